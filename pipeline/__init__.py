@@ -1,0 +1,1 @@
+"""Building the Beam pipeline from options, and the `parabeam` command line."""

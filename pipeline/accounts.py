@@ -1,0 +1,70 @@
+"""Turn the job's counters into per-stage accounts, check in = out + rejects, and summarise them."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.runners.runner import PipelineResult
+
+from parabeam.transforms.accounting import NAMESPACE
+
+# A stage's records either leave it (`out`) or are accounted for by one of these kinds of drop.
+DROP_KINDS = ("reject", "merged", "skipped")
+
+
+class AccountingError(RuntimeError):
+    """A stage lost or invented records: in != out + rejects + merged + skipped."""
+
+
+def counters(result: PipelineResult) -> dict[str, int]:
+    """All parabeam counters of a finished job, `stage/what[/lang]` -> value."""
+    found = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    totals: dict[str, int] = defaultdict(int)
+    for counter in found:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] += int(value or 0)
+    return dict(totals)
+
+
+def stage_accounts(values: dict[str, int]) -> dict[str, dict]:
+    """{'lid': {'in': 10, 'out': 7, 'reject': {'too_short': 3}, 'by_lang': {'de': {'out': 4}}}, ...}."""
+    stages: dict[str, dict] = {}
+    for name, value in sorted(values.items()):
+        stage, what, *lang = name.split("/")
+        account = stages.setdefault(stage, {"in": 0, "out": 0, **{kind: {} for kind in DROP_KINDS},
+                                            "by_lang": {}})
+        kind, _, reason = what.partition(":")
+        targets = [account] + ([account["by_lang"].setdefault(lang[0], {})] if lang else [])
+        for target in targets:
+            if kind in DROP_KINDS:
+                target.setdefault(kind, {})
+                target[kind][reason] = target[kind].get(reason, 0) + value
+            else:
+                target[kind] = target.get(kind, 0) + value
+    return stages
+
+
+def imbalances(stages: dict[str, dict]) -> list[str]:
+    """Stages whose records do not add up. `produced` replaces `in` for stages that fan out (splitting)."""
+    problems = []
+    for stage, account in stages.items():
+        entering = account.get("produced", account["in"])
+        leaving = account["out"] + sum(sum(account[kind].values()) for kind in DROP_KINDS)
+        if entering != leaving:
+            problems.append(f"{stage}: {entering} records entered but {leaving} are accounted for "
+                            f"(out {account['out']}, " + ", ".join(
+                                f"{kind} {sum(account[kind].values())}" for kind in DROP_KINDS) + ")")
+    return problems
+
+
+def summary_lines(stages: dict[str, dict]) -> list[str]:
+    """One line per stage: records in and out, drops by reason, and output by language."""
+    lines = []
+    for stage, account in stages.items():
+        drops = ", ".join(f"{reason} {n}" for kind in DROP_KINDS for reason, n in sorted(account[kind].items()))
+        langs = " ".join(f"{lang}:{values.get('out', 0)}" for lang, values in sorted(account["by_lang"].items())
+                         if values.get("out"))
+        entering = account.get("produced", account["in"])
+        lines.append(f"{stage:>14}: in {entering:>8}  out {account['out']:>8}"
+                     + (f"  dropped: {drops}" if drops else "") + (f"  [{langs}]" if langs else ""))
+    return lines

@@ -1,0 +1,76 @@
+"""The mining job's parameters: one dataclass shared by the CLI, the pipeline builder and run.json."""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+
+from parabeam.transforms.langs import normalise_lang, parse_langs
+
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """'8GB' -> bytes. Decimal units, as cloud machine types are sold."""
+    match = SIZE.match(text)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (expected e.g. 512MB, 8GB)")
+    number, unit = match.groups()
+    power = "KMGT".index(unit.upper()) + 1 if unit else 0
+    return int(float(number) * 1000 ** power)
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """'en-de,en-fr' -> [('en', 'de'), ('en', 'fr')], codes validated before they become paths."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        src, sep, tgt = item.partition("-")
+        if not sep or not src or not tgt:
+            raise ValueError(f"not a language pair: {item!r} (expected e.g. en-de)")
+        src, tgt = normalise_lang(src), normalise_lang(tgt)
+        if src == tgt:
+            raise ValueError(f"a pair needs two different languages: {item!r}")
+        pairs.append((src, tgt))
+    return pairs
+
+
+def all_pairs(langs: list[str]) -> list[tuple[str, str]]:
+    """Every unordered pair of the languages, in a fixed (sorted) orientation."""
+    return list(itertools.combinations(sorted(langs), 2))
+
+
+@dataclasses.dataclass(frozen=True)
+class MineConfig:
+    output: str
+    langs: tuple[str, ...]
+    pairs: tuple[tuple[str, str], ...]
+    inputs: tuple[str, ...] = ()
+    sentence_files: tuple[tuple[str, str], ...] = ()   # (path, lang) in sentence-file mode
+    lid_model: str | None = None
+    lid_threshold: float = 0.5
+    lid_thresholds: tuple[tuple[str, float], ...] = ()
+    max_urls: int = 5
+    encoder: str = "muse"
+    batch_chars: int = 20000
+    k: int = 4
+    margin: str = "ratio"
+    retrieval: str = "max"
+    threshold: float | None = None   # None: the encoder's calibrated default
+    max_score: float | None = None
+    max_length_ratio: float | None = None
+    drop_identical: bool = True
+    index: str = "auto"
+    nprobe: int = 16
+    memory_budget: int = 8 * 1000 ** 3
+    embedding_cache: str | None = None
+    skip_reject_reasons: tuple[str, ...] = ()
+
+    def as_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def langs_of(langs: str | None, pairs: list[tuple[str, str]]) -> list[str]:
+    """Languages to keep: those given, plus every language a requested pair names."""
+    chosen = set(parse_langs(langs)) if langs else set()
+    chosen.update(lang for pair in pairs for lang in pair)
+    return sorted(chosen)

@@ -1,0 +1,80 @@
+"""The embedding store: one language's vectors as float16 shard files of bounded size, keyed by sentence id,
+under a path naming the encoder and its version; and the content-addressed embedding cache.
+
+Later stages stream shards one at a time, so no worker ever holds a whole language.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+import zlib
+from typing import Iterable, Iterator
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+# A shard is searched while a second one is in memory, both as float32, plus FAISS's working space.
+BYTES_PER_VALUE_IN_FLIGHT = 4 * 8
+MIN_ROWS_PER_SHARD = 64
+
+
+def encoder_slug(name: str, version: str) -> str:
+    """`st:/models/LaBSE` + `1.2` -> `st-LaBSE-1.2`: a path component naming the encoder and its version."""
+    kind, sep, path = name.partition(":")
+    base = f"{kind}-{path.rstrip('/').rsplit('/', 1)[-1]}" if sep else name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{base}-{version}")
+
+
+def rows_per_shard(dim: int, memory_budget: int) -> int:
+    """How many vectors one shard may hold so that search stays within the per-worker memory budget."""
+    return max(MIN_ROWS_PER_SHARD, memory_budget // (dim * BYTES_PER_VALUE_IN_FLIGHT))
+
+
+def shard_of(sentence_id: str, num_shards: int) -> int:
+    """Deterministic shard assignment that does not depend on the id's format (content hash or user id)."""
+    return zlib.crc32(sentence_id.encode()) % num_shards
+
+
+def write_shard(path: str, ids: list[str], vectors: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, ids=np.asarray(ids, dtype=str), vectors=vectors.astype(np.float16))
+    with FileSystems.create(path) as handle:
+        handle.write(buffer.getvalue())
+
+
+def read_shard(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, float32 vectors) of one shard, rows in id order."""
+    with FileSystems.open(path) as handle:
+        data = np.load(io.BytesIO(handle.read()), allow_pickle=False)
+        return data["ids"], data["vectors"].astype(np.float32)
+
+
+class _WriteShard(beam.DoFn):
+    def __init__(self, directory: str):
+        self.directory = directory
+
+    def process(self, item: tuple[int, Iterable[dict]], num_shards: int) -> Iterator[dict]:
+        shard, rows = item
+        rows = sorted(rows, key=lambda row: row["id"])
+        path = FileSystems.join(self.directory, f"shard-{shard:05d}-of-{num_shards:05d}.npz")
+        write_shard(path, [row["id"] for row in rows], np.stack([row["vector"] for row in rows]))
+        yield {"path": path, "rows": len(rows)}
+
+
+class ShardEmbeddings(beam.PTransform):
+    """Embedding rows of one language -> its shard files {'path', 'rows'} (float16, rows sorted by id)."""
+
+    def __init__(self, directory: str, dim: int, memory_budget: int):
+        super().__init__()
+        self.directory, self.limit = directory, rows_per_shard(dim, memory_budget)
+
+    def expand(self, rows):
+        num_shards = (rows | "Count" >> beam.combiners.Count.Globally()
+                      | "NumShards" >> beam.Map(lambda n, limit: max(1, math.ceil(n / limit)), self.limit))
+        shards = beam.pvalue.AsSingleton(num_shards)
+        return (rows
+                | "Key" >> beam.Map(lambda row, n: (shard_of(row["id"], n), row), shards)
+                | "Group" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(_WriteShard(self.directory), shards))

@@ -1,0 +1,82 @@
+"""Sentence-file mode input: pre-split sentences, one per line, plain or `id<TAB>text` (BUCC format).
+
+It skips LID and splitting; the user's ids come through to the bitext's src_id/tgt_id.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from parabeam.transforms import accounting
+from parabeam.transforms.dedup import normalise, sentence_id
+
+STAGE = "sentence_files"
+
+
+def is_bucc(lines: Iterable[str]) -> bool:
+    """A file is `id<TAB>text` when every one of its first non-empty lines has a tab after a non-empty id."""
+    sample = [line for line in lines if line.strip()]
+    return bool(sample) and all("\t" in line and line.split("\t", 1)[0].strip() for line in sample)
+
+
+def parse_line(line: str, bucc: bool) -> tuple[str, str]:
+    """(id, text); plain lines get the content id the crawl mode would give the same sentence."""
+    if bucc:
+        ident, text = line.split("\t", 1)
+        return ident.strip(), text.strip()
+    text = normalise(line)
+    return sentence_id(text), text
+
+
+class _ReadFile(beam.DoFn):
+    def process(self, item: tuple[str, str]) -> Iterator:
+        path, lang = item
+        with FileSystems.open(path) as handle:
+            head = [handle.readline().decode("utf-8", "replace") for _ in range(100)]
+        bucc = is_bucc(head)
+        with FileSystems.open(path) as handle:
+            for number, raw in enumerate(handle):
+                accounting.count(STAGE, "in", lang)
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                ident, text = parse_line(line, bucc) if line.strip() else ("", "")
+                if not text:
+                    yield accounting.reject(STAGE, "empty_line", lang=lang, shard=path, record=number)
+                    continue
+                yield (lang, ident), (text, path, number)
+
+
+class _Unique(beam.DoFn):
+    """One row per (lang, id): repeated lines merge; an id given to two different texts is rejected."""
+
+    def process(self, item) -> Iterator:
+        (lang, ident), lines = item
+        lines = sorted(lines)
+        text = lines[0][0]
+        for other_text, path, number in lines[1:]:
+            if other_text == text:
+                accounting.count(STAGE, "merged:duplicate", lang)
+            else:
+                yield accounting.reject(STAGE, "duplicate_id", lang=lang, shard=path, record=number,
+                                        excerpt=f"{ident}\t{other_text}")
+        accounting.count(STAGE, "out", lang)
+        yield {"id": ident, "lang": lang, "text": text, "count": sum(1 for line in lines if line[0] == text),
+               "urls": []}
+
+
+class ReadSentenceFiles(beam.PTransform):
+    """[(path, lang), ...] -> (sentence-store rows, rejects)."""
+
+    def __init__(self, files: Iterable[tuple[str, str]]):
+        super().__init__()
+        self.files = list(files)
+
+    def expand(self, pbegin):
+        lines = (pbegin | beam.Create(self.files)
+                 | "Read" >> beam.ParDo(_ReadFile()).with_outputs(accounting.REJECTS_TAG, main="main"))
+        unique = (lines.main | beam.GroupByKey()
+                  | "Unique" >> beam.ParDo(_Unique()).with_outputs(accounting.REJECTS_TAG, main="main"))
+        rejects = ((lines[accounting.REJECTS_TAG], unique[accounting.REJECTS_TAG])
+                   | "Rejects" >> beam.Flatten())
+        return unique.main, rejects
