@@ -1,0 +1,126 @@
+"""Sentence splitting of LID paragraphs, and the length filter on the sentences.
+
+sentencex covers most languages (with its own fallback chain for languages it has no rules for);
+Chinese and Japanese get a small bracket-aware splitter of our own (see `_split_cjk`), and Thai,
+which writes no sentence punctuation, pythainlp's CRF model (crfcut, shipped in the pythainlp
+wheel: nothing is downloaded).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+import apache_beam as beam
+from pythainlp.tokenize import sent_tokenize
+from sentencex import segment
+
+from parabeam.transforms.accounting import REJECTS_TAG, count, reject
+from parabeam.transforms.langs import scaled_chars, script_of
+
+STAGE = "split"
+# In English characters, scaled per script (langs.SCRIPT_DENSITY): 15 keeps "Thank you very much."
+# and drops menu items; over 500 is an unsplit list, not a sentence (FLORES' longest is 408).
+# Chinese gets 5..165, Japanese 6..215, Korean 8..250, Thai 14..450.
+MIN_CHARS = 15
+MAX_CHARS = 500
+
+# Closing quotes, and what follows one inside a sentence: Korean (이)라고/고/며 ("…"라고 말했다).
+_QUOTE_CLOSERS = ("”", "’", '"', "'", "」", "』")
+_QUOTATIVE = re.compile(r"(?:이?라|하)?고\b|(?:하)?며\b")
+_INITIAL = re.compile(r"(?:^|\s)[^\W\d_]\.$")
+_CJK_ENDS = "。！？!?｡"
+_CJK_OPEN = "「『“‘（(【〔"
+_CJK_CLOSE = "」』”’）)】〕"
+_CJK_QUOTATIVE = re.compile("と|って")  # 「…。」と言った: the quote goes on
+
+
+def _rejoin(pieces: list[str]) -> list[str]:
+    """Undo sentencex's splits after an initial (M. Dupont, Линдона Б. Джонсона) and after quoted
+    speech in Korean ("…"라고 말했다)."""
+    sentences: list[str] = []
+    for piece in pieces:
+        previous = sentences[-1].strip() if sentences else ""
+        if previous and (_INITIAL.search(previous)
+                         or (previous.endswith(_QUOTE_CLOSERS) and _QUOTATIVE.match(piece))):
+            sentences[-1] += piece
+        else:
+            sentences.append(piece)
+    return sentences
+
+
+def _split_cjk(text: str, *, nested: bool = True) -> list[str]:
+    """Split Chinese/Japanese after 。！？ and the quotes closing after them, never inside quotes.
+
+    sentencex misses a split when the next sentence starts with a digit (。2017年…) and splits
+    inside quotes (「行きます。」と言った). Unbalanced brackets (common on the web) would keep the rest
+    of the paragraph whole, so then the brackets are ignored.
+    """
+    pieces, start, depth, after_end = [], 0, 0, False
+    for i, char in enumerate(text):
+        if nested and char in _CJK_OPEN:
+            depth += 1
+        elif nested and char in _CJK_CLOSE:
+            depth = max(0, depth - 1)
+        after_end = char in _CJK_ENDS or (after_end and char in _CJK_CLOSE)
+        following = text[i + 1:i + 2]
+        if (after_end and depth == 0 and not (following and following in _CJK_ENDS + _CJK_CLOSE)
+                and not _CJK_QUOTATIVE.match(text, i + 1)):
+            pieces.append(text[start:i + 1])
+            start = i + 1
+    if depth and nested:
+        return _split_cjk(text, nested=False)
+    return [*pieces, text[start:]]
+
+
+def split_sentences(lang: str, text: str) -> list[str]:
+    """The sentences of a paragraph, stripped, empty ones dropped.
+
+    Thai goes to pythainlp, Chinese/Japanese script to `_split_cjk`, everything else to sentencex.
+    """
+    if lang == "th":
+        pieces = sent_tokenize(text, engine="crfcut")
+    elif script_of(text) in ("han", "kana"):
+        pieces = _split_cjk(text)
+    else:
+        pieces = _rejoin(list(segment(lang, text)))
+    return [piece.strip() for piece in pieces if piece.strip()]
+
+
+def length_reason(lang: str, text: str) -> str | None:
+    """None if the sentence length suits mining, else too_short or too_long (limits per script)."""
+    del lang  # the script of the text decides, so a mislabelled sentence is still measured right
+    if len(text) < scaled_chars(MIN_CHARS, text):
+        return "too_short"
+    if len(text) > scaled_chars(MAX_CHARS, text):
+        return "too_long"
+    return None
+
+
+class _SplitFn(beam.DoFn):
+    def process(self, paragraph: dict[str, Any]) -> Iterator[Any]:
+        lang = paragraph["lang"]
+        count(STAGE, "in", lang)
+        for text in split_sentences(lang, paragraph["text"]):
+            count(STAGE, "produced", lang)
+            reason = length_reason(lang, text)
+            if reason:
+                yield reject(STAGE, reason, lang=lang, shard=paragraph["shard"],
+                             record=paragraph["record"], url=paragraph["url"], excerpt=text)
+                continue
+            count(STAGE, "out", lang)
+            yield {"lang": lang, "text": text, "url": paragraph["url"],
+                   "shard": paragraph["shard"], "record": paragraph["record"]}
+
+
+class SplitSentences(beam.PTransform):
+    """Paragraphs -> (sentence rows {lang, text, url, shard, record}, rejects).
+
+    Splitting fans out, so the units differ: split/in/<lang> counts paragraphs, split/produced/<lang>
+    the sentences they split into, split/out/<lang> the sentences kept and split/reject:<reason>/<lang>
+    the sentences refused; produced = out + rejects.
+    """
+
+    def expand(self, paragraphs):
+        results = paragraphs | "SplitParagraphs" >> beam.ParDo(_SplitFn()).with_outputs(
+            REJECTS_TAG, main="main")
+        return results.main, results[REJECTS_TAG]
