@@ -1,0 +1,117 @@
+"""Sentence cleaning and exact deduplication into the sentence store (schemas.SENTENCES).
+
+Web sentences repeat massively (boilerplate, menus, mirrors); embedding each once and keeping
+how often and where it was seen is what makes the later stages affordable.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+
+from parabeam.transforms.accounting import REJECTS_TAG, count, reject
+
+STAGE = "dedup"
+JUNK_SHARE = 0.5
+_WHITESPACE = re.compile(r"\s+")
+_URL_OR_EMAIL = re.compile(r"(?:https?://|ftp://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width and compatibility forms folded), whitespace collapsed, stripped."""
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def junk_reason(text: str) -> str | None:
+    """`junk` if most of the text is not words: digits, punctuation, symbols, URLs or e-mail addresses.
+
+    Letters and combining marks (Thai vowels, Devanagari signs) both count as word characters.
+    """
+    visible = [ch for ch in text if not ch.isspace()]
+    if not visible:
+        return "junk"
+    if sum(len(match) for match in _URL_OR_EMAIL.findall(text)) > JUNK_SHARE * len(visible):
+        return "junk"
+    letters = sum(1 for ch in visible if unicodedata.category(ch)[0] in "LM")
+    return "junk" if letters <= JUNK_SHARE * len(visible) else None
+
+
+def sentence_id(text: str) -> str:
+    """A stable id of the normalised sentence: 16 hex characters (64 bits) of BLAKE2b."""
+    return hashlib.blake2b(normalise(text).encode("utf-8"), digest_size=8).hexdigest()
+
+
+class MergeSentences(beam.CombineFn):
+    """(text, url) pairs of one sentence -> (text, count, up to `max_urls` distinct URLs).
+
+    The smallest URLs (and text, should two texts share an id) are kept, so the result does not
+    depend on how the runner bundles the inputs.
+    """
+
+    def __init__(self, max_urls: int):
+        self._max_urls = max_urls
+
+    def create_accumulator(self) -> tuple[str | None, int, tuple[str, ...]]:
+        return None, 0, ()
+
+    def _smallest(self, urls: Iterable[str]) -> tuple[str, ...]:
+        return tuple(sorted({url for url in urls if url}))[:self._max_urls]
+
+    def add_input(self, accumulator, element):
+        text, total, urls = accumulator
+        new_text, url = element
+        return min(filter(None, (text, new_text))), total + 1, self._smallest((*urls, url))
+
+    def merge_accumulators(self, accumulators):
+        texts, totals, urls = zip(*accumulators)
+        present = [text for text in texts if text is not None]
+        return (min(present) if present else None, sum(totals),
+                self._smallest(url for group in urls for url in group))
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class _CleanFn(beam.DoFn):
+    def process(self, sentence: dict[str, Any]) -> Iterator[Any]:
+        lang = sentence["lang"]
+        count(STAGE, "in", lang)
+        text = normalise(sentence["text"])
+        reason = junk_reason(text)
+        if reason:
+            yield reject(STAGE, reason, lang=lang, shard=sentence["shard"], record=sentence["record"],
+                         url=sentence["url"], excerpt=text)
+            return
+        yield (lang, sentence_id(text)), (text, sentence["url"])
+
+
+def _store_row(keyed: tuple[tuple[str, str], tuple[str, int, tuple[str, ...]]]) -> dict[str, Any]:
+    (lang, sentence_id_), (text, total, urls) = keyed
+    count(STAGE, "out", lang)
+    if total > 1:
+        count(STAGE, "merged:duplicate", lang, total - 1)
+    return {"id": sentence_id_, "lang": lang, "text": text, "count": total, "urls": list(urls)}
+
+
+class Deduplicate(beam.PTransform):
+    """Sentence rows -> (store rows schemas.SENTENCES, rejects).
+
+    Exact dedup per (lang, id) of the normalised text. Counters per language: dedup/in = sentences
+    in, dedup/out = unique sentences, dedup/reject:junk = junk refused, and the duplicates folded
+    into a kept sentence are counted as dedup/merged:duplicate (they are merged, not rejected), so
+    in = out + rejects + merged.
+    """
+
+    def __init__(self, max_urls: int = 5):
+        super().__init__()
+        self._max_urls = max_urls
+
+    def expand(self, sentences):
+        cleaned = sentences | "Clean" >> beam.ParDo(_CleanFn()).with_outputs(REJECTS_TAG, main="main")
+        store = (cleaned.main
+                 | "MergeDuplicates" >> beam.CombinePerKey(MergeSentences(self._max_urls))
+                 | "ToStoreRow" >> beam.Map(_store_row))
+        return store, cleaned[REJECTS_TAG]
