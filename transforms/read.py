@@ -114,8 +114,8 @@ def read_jsonl(path: str, f: BinaryIO) -> Iterator[Item]:
             yield Fault("line_too_long", record, _excerpt(line))
         elif line.strip():
             item = _json_document(path, record, line)
-            cut = isinstance(item, Fault) and not line.endswith(b"\n") and _take_truncation(faults)
-            yield Fault("truncated_gzip", record, cut) if cut else item
+            damage = isinstance(item, Fault) and _take_gzip_damage(faults)
+            yield Fault(damage, record, item.excerpt, item.url) if damage else item
 
 
 def read_text(path: str, f: BinaryIO) -> Iterator[Item]:
@@ -338,7 +338,7 @@ def _open(f: BinaryIO, faults: list[tuple[str, str]]) -> _Source | None:
 
 def _gunzip(chunks: Iterator[bytes], faults: list[tuple[str, str]]) -> Iterator[bytes]:
     """Inflate a multi-member gzip stream member by member; damage is appended to `faults` as
-    (reason, excerpt) and reading goes on at the next member's magic bytes."""
+    (reason, excerpt) and reading goes on at the next member's magic bytes, after a blank line."""
     buf, inflater, damaged = b"", None, False
     while True:
         if inflater is None:
@@ -347,6 +347,8 @@ def _gunzip(chunks: Iterator[bytes], faults: list[tuple[str, str]]) -> Iterator[
                 faults.append(("gzip_garbage", _excerpt(skipped)))
             if not buf:
                 return
+            if damaged:   # data is missing here: make the gap a blank line so the next member starts afresh
+                yield b"\n\n"
             inflater, damaged = zlib.decompressobj(wbits=31), False
         if not buf:
             buf = next(chunks, b"")
@@ -392,12 +394,13 @@ def _drain(faults: list[tuple[str, str]], record: int) -> Iterator[Fault]:
     faults.clear()
 
 
-def _take_truncation(faults: list[tuple[str, str]]) -> str:
-    """Claim a pending `truncated_gzip` fault (its excerpt) so a record cut by it is reported once."""
-    for i, (reason, excerpt) in enumerate(faults):
-        if reason == "truncated_gzip":
+def _take_gzip_damage(faults: list[tuple[str, str]]) -> str:
+    """Claim a pending truncated or corrupt gzip fault (its reason) that cut the current record short,
+    so the damage is reported once, as the gzip fault, with the record's number."""
+    for i, (reason, _) in enumerate(faults):
+        if reason in ("truncated_gzip", "corrupt_gzip"):
             del faults[i]
-            return excerpt
+            return reason
     return ""
 
 
@@ -409,16 +412,10 @@ def _warc_record(path: str, src: _Source, record: int, faults: list[tuple[str, s
 
     def fault(reason: str, excerpt: bytes) -> Fault:
         src.skip_to_line(WARC_MAGIC)
-        return Fault(reason, record, _excerpt(excerpt), url)
+        return Fault(_take_gzip_damage(faults) or reason, record, _excerpt(excerpt), url)
 
-    def truncated(excerpt: bytes) -> Fault:
-        cut = _take_truncation(faults)
-        return fault("truncated_gzip" if cut else "truncated_record", excerpt)
-
-    if problem == "eof":
-        return truncated(header_start)
     if problem:
-        return fault(problem, header_start)
+        return fault("truncated_record" if problem == "eof" else problem, header_start)
     declared = headers.get("content-length", "")
     if not (declared.isascii() and declared.isdigit()):
         return fault("bad_content_length", f"Content-Length: {declared!r}".encode())
@@ -427,7 +424,7 @@ def _warc_record(path: str, src: _Source, record: int, faults: list[tuple[str, s
     body = src.read(int(declared))
     if len(body) < int(declared):
         src.unread(body)   # a wrong length may have swallowed later records: rescan from the body start
-        return truncated(body)
+        return fault("truncated_record", body)
     if not _at_record_end(src):
         src.unread(body)
         return fault("bad_content_length", body)
