@@ -1,0 +1,130 @@
+"""Embedding stage: sentence-store rows -> embedding rows {'id', 'lang', 'vector': float32 [dim]}, via Beam's
+RunInference so the model is loaded once per worker process and shared by its threads.
+
+Batches are bounded by characters, not sentences, so one batch costs about the same whatever the sentence
+lengths. A batch that fails to encode is retried sentence by sentence; only the sentences that still fail
+are rejected (`embed_failed`), so one bad sentence never costs its batch or the job.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, RunInference
+
+from parabeam.transforms.accounting import REJECTS_TAG, count, reject
+from parabeam.transforms.encoders import Encoder, get_encoder, l2_normalise, load_encoder
+
+STAGE = "embed"
+DEFAULT_BATCH_CHARS = 20_000
+
+
+class Failed(NamedTuple):
+    """A store row whose sentence could not be encoded even on its own."""
+    row: dict
+    error: str
+
+
+def text_chars(row: dict) -> int:
+    return len(row["text"])
+
+
+def _embedding_row(row: dict, vector: np.ndarray) -> dict:
+    return {"id": row["id"], "lang": row["lang"], "vector": vector}
+
+
+def encode_rows(encoder: Encoder, rows: Sequence[dict]) -> Iterator[dict | Failed]:
+    """One embedding row or `Failed` per input row, in order: the whole batch in one call, and only if that
+    raises, each sentence alone."""
+    if not rows:
+        return
+    try:
+        vectors = encoder.encode([row["text"] for row in rows])
+        if len(vectors) != len(rows):
+            raise ValueError(f"encoder returned {len(vectors)} vectors for {len(rows)} sentences")
+    except Exception as error:  # a model failure must not take the job down; fall back per sentence
+        logging.warning("embedding a batch of %d sentences failed (%r); retrying one by one", len(rows), error)
+    else:
+        yield from map(_embedding_row, rows, vectors)
+        return
+    for row in rows:
+        try:
+            yield _embedding_row(row, encoder.encode([row["text"]])[0])
+        except Exception as error:
+            yield Failed(row, repr(error))
+
+
+def to_float16_row(row: dict) -> dict:
+    """Embedding row as stored (schemas.EMBEDDINGS): float16 halves the store at ~1e-3 relative error."""
+    return {**row, "vector": np.asarray(row["vector"], dtype=np.float16)}
+
+
+def from_float16_row(row: dict) -> dict:
+    """Stored row back to float32, renormalised to unit length (float16 rounding perturbs the norm)."""
+    return {**row, "vector": l2_normalise(np.asarray(row["vector"], dtype=np.float32)[None])[0]}
+
+
+class EncoderModelHandler(ModelHandler[dict, Any, Encoder]):
+    """RunInference handler for an encoder spec. Batches hold up to `batch_chars` characters: Beam 2.77's
+    BatchElements measures batch size in `element_size_fn` units (it has no max_batch_weight), so min = max =
+    the budget gives fixed-cost batches. On a GPU the model is shared across the worker's processes
+    (Beam's MultiProcessShared) so the accelerator holds one copy, not one per process; CPU models stay
+    per process, where calls through a proxy process would only add copying."""
+
+    def __init__(self, encoder: str, batch_chars: int = DEFAULT_BATCH_CHARS, accelerator: str | None = None):
+        super().__init__()
+        self._encoder = encoder
+        self._batch_chars = batch_chars
+        self._accelerator = accelerator
+
+    def load_model(self) -> Encoder:
+        return load_encoder(self._encoder)
+
+    def run_inference(self, batch: Sequence[dict], model: Encoder,
+                      inference_args: dict | None = None) -> Iterable[dict | Failed]:
+        return list(encode_rows(model, batch))
+
+    def batch_elements_kwargs(self) -> dict:
+        return {"min_batch_size": self._batch_chars, "max_batch_size": self._batch_chars,
+                "element_size_fn": text_chars}
+
+    def share_model_across_processes(self) -> bool:
+        return self._accelerator is not None
+
+    def get_resource_hints(self) -> dict:
+        return {"accelerator": self._accelerator} if self._accelerator else {}
+
+
+class _Route(beam.DoFn):
+    """Counts the stage (one `in` per store row) and sends failures to the rejects output."""
+
+    def process(self, result: dict | Failed) -> Iterator[Any]:
+        if isinstance(result, Failed):
+            row = result.row
+            count(STAGE, "in", row["lang"])
+            urls = row.get("urls") or [""]
+            yield reject(STAGE, "embed_failed", lang=row["lang"], url=urls[0], excerpt=row["text"])
+        else:
+            count(STAGE, "in", result["lang"])
+            count(STAGE, "out", result["lang"])
+            yield result
+
+
+class Embed(beam.PTransform):
+    """Store rows -> (embedding rows, rejects). `accelerator` is a Beam accelerator resource hint (e.g.
+    'type:nvidia-l4;count:1;install-nvidia-driver') for the encoding step; only torch encoders use one."""
+
+    def __init__(self, encoder: str = "muse", batch_chars: int = DEFAULT_BATCH_CHARS,
+                 accelerator: str | None = None):
+        super().__init__()
+        spec = get_encoder(encoder)
+        if accelerator and not spec.uses_torch:
+            raise ValueError(f"encoder {spec.name!r} runs on CPU only; accelerator={accelerator!r} needs hf: or st:")
+        self._handler = EncoderModelHandler(spec.name, batch_chars, accelerator)
+
+    def expand(self, rows: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        results = rows | "Encode" >> RunInference(self._handler)
+        routed = results | "Route" >> beam.ParDo(_Route()).with_outputs(REJECTS_TAG, main="main")
+        return routed.main, routed[REJECTS_TAG]
