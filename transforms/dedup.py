@@ -66,7 +66,7 @@ class MergeSentences(beam.CombineFn):
         return min(filter(None, (text, new_text))), total + 1, self._smallest((*urls, url))
 
     def merge_accumulators(self, accumulators):
-        texts, totals, urls = zip(*accumulators)
+        texts, totals, urls = zip(self.create_accumulator(), *accumulators)
         present = [text for text in texts if text is not None]
         return (min(present) if present else None, sum(totals),
                 self._smallest(url for group in urls for url in group))

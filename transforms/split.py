@@ -25,12 +25,13 @@ MIN_CHARS = 15
 MAX_CHARS = 500
 
 # Closing quotes, and what follows one inside a sentence: Korean (이)라고/고/며 ("…"라고 말했다).
-_QUOTE_CLOSERS = ("”", "’", '"', "'", "」", "』")
+_QUOTE_CLOSERS = ("”", "’", '"', "'")
 _QUOTATIVE = re.compile(r"(?:이?라|하)?고\b|(?:하)?며\b")
 _INITIAL = re.compile(r"(?:^|\s)[^\W\d_]\.$")
 _CJK_ENDS = "。！？!?｡"
 _CJK_OPEN = "「『“‘（(【〔"
 _CJK_CLOSE = "」』”’）)】〕"
+_CJK_RUN = _CJK_ENDS + _CJK_CLOSE
 _CJK_QUOTATIVE = re.compile("と|って")  # 「…。」と言った: the quote goes on
 
 
@@ -63,7 +64,7 @@ def _split_cjk(text: str, *, nested: bool = True) -> list[str]:
             depth = max(0, depth - 1)
         after_end = char in _CJK_ENDS or (after_end and char in _CJK_CLOSE)
         following = text[i + 1:i + 2]
-        if (after_end and depth == 0 and not (following and following in _CJK_ENDS + _CJK_CLOSE)
+        if (after_end and depth == 0 and not (following and following in _CJK_RUN)
                 and not _CJK_QUOTATIVE.match(text, i + 1)):
             pieces.append(text[start:i + 1])
             start = i + 1
