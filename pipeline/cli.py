@@ -17,7 +17,7 @@ from parabeam.launchers.profiles import pipeline_options
 from parabeam.pipeline import accounts
 from parabeam.pipeline.build import build_mine, threshold_of
 from parabeam.pipeline.config import MineConfig, all_pairs, langs_of, parse_pairs, parse_size
-from parabeam.transforms.langs import normalise_lang
+from parabeam.transforms.langs import validate_lang
 
 log = logging.getLogger("parabeam")
 
@@ -115,7 +115,7 @@ def mine_config(args: argparse.Namespace) -> MineConfig:
         lang, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--lid-threshold-for takes LANG=P, got {item!r}")
-        thresholds.append((normalise_lang(lang), float(value)))
+        thresholds.append((validate_lang(lang), float(value)))
     return MineConfig(inputs=tuple(args.input), langs=tuple(langs), pairs=tuple(pairs or all_pairs(langs)),
                       lid_model=args.lid_model, lid_threshold=args.lid_threshold,
                       lid_thresholds=tuple(thresholds), max_urls=args.max_urls, **common)

@@ -5,7 +5,7 @@ import dataclasses
 import itertools
 import re
 
-from parabeam.transforms.langs import normalise_lang, parse_langs
+from parabeam.transforms.langs import parse_langs, validate_lang
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$", re.IGNORECASE)
 
@@ -27,7 +27,7 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
         src, sep, tgt = item.partition("-")
         if not sep or not src or not tgt:
             raise ValueError(f"not a language pair: {item!r} (expected e.g. en-de)")
-        src, tgt = normalise_lang(src), normalise_lang(tgt)
+        src, tgt = validate_lang(src), validate_lang(tgt)
         if src == tgt:
             raise ValueError(f"a pair needs two different languages: {item!r}")
         pairs.append((src, tgt))

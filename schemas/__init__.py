@@ -24,6 +24,12 @@ EMBEDDINGS = pa.schema([
     ("vector", pa.list_(pa.float16())),
 ])
 
+# The content-addressed embedding cache: key = id of the exact text embedded, per encoder and version.
+EMBEDDING_CACHE = pa.schema([
+    ("key", pa.string()),
+    ("vector", pa.list_(pa.float16())),
+])
+
 BITEXT = pa.schema([
     ("src_lang", pa.string()),
     ("tgt_lang", pa.string()),

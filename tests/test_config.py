@@ -14,7 +14,7 @@ def test_parse_size_units():
 
 def test_pairs_are_normalised_and_validated():
     assert parse_pairs("en-de, eng-fra") == [("en", "de"), ("en", "fr")]
-    for bad in ("ende", "en-", "en-en", "../x-en"):
+    for bad in ("ende", "en-", "en-en", "../x-en", "xx-en"):
         with pytest.raises(ValueError):
             parse_pairs(bad)
 

@@ -8,12 +8,21 @@ from __future__ import annotations
 import io
 import math
 import re
+import uuid
 import zlib
 from typing import Iterable, Iterator
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.parquetio import ReadFromParquet
+
+from parabeam import schemas
+from parabeam.transforms.accounting import count
+from parabeam.transforms.dedup import sentence_id
+from parabeam.transforms.embed import Embed, to_float16_row
+from parabeam.transforms.encoders import get_encoder, l2_normalise
+from parabeam.transforms.write import write_parquet
 
 # A shard is searched while a second one is in memory, both as float32, plus FAISS's working space.
 BYTES_PER_VALUE_IN_FLIGHT = 4 * 8
@@ -45,10 +54,10 @@ def write_shard(path: str, ids: list[str], vectors: np.ndarray) -> None:
 
 
 def read_shard(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, float32 vectors) of one shard, rows in id order."""
+    """(ids, unit-length float32 vectors) of one shard, rows in id order."""
     with FileSystems.open(path) as handle:
         data = np.load(io.BytesIO(handle.read()), allow_pickle=False)
-        return data["ids"], data["vectors"].astype(np.float32)
+        return data["ids"], l2_normalise(data["vectors"])
 
 
 class _WriteShard(beam.DoFn):
@@ -78,3 +87,57 @@ class ShardEmbeddings(beam.PTransform):
                 | "Key" >> beam.Map(lambda row, n: (shard_of(row["id"], n), row), shards)
                 | "Group" >> beam.GroupByKey()
                 | "Write" >> beam.ParDo(_WriteShard(self.directory), shards))
+
+
+class _Lookup(beam.DoFn):
+    """Per content key: cache hit -> embedding rows from the cached vector; miss -> rows to embed."""
+
+    def process(self, item) -> Iterator:
+        _key, grouped = item
+        cached = next(iter(grouped["cached"]), None)
+        for row in grouped["row"]:
+            if cached is None:
+                count("embed_cache", "miss", row["lang"])
+                yield beam.pvalue.TaggedOutput("miss", row)
+            else:
+                count("embed_cache", "hit", row["lang"])
+                yield {"id": row["id"], "lang": row["lang"], "vector": np.asarray(cached, dtype=np.float32)}
+
+
+class CachedEmbed(beam.PTransform):
+    """Sentence rows -> (embedding rows, rejects), embedding only texts this encoder never embedded before.
+
+    The cache is keyed by the exact text, per encoder name and version, and lives on any Beam filesystem;
+    a join (not a side input) matches it against the sentences, so it scales with the corpus. New vectors
+    are added as one more Parquet part per run, written through Beam's sink (complete or absent).
+    """
+
+    def __init__(self, encoder: str, cache_root: str, batch_chars: int):
+        super().__init__()
+        spec = get_encoder(encoder)
+        self.encoder, self.batch_chars = encoder, batch_chars
+        self.cache_dir = FileSystems.join(cache_root, encoder_slug(spec.name, spec.version))
+
+    def expand(self, rows):
+        pattern = FileSystems.join(self.cache_dir, "*.parquet")
+        if FileSystems.match([pattern])[0].metadata_list:
+            cached = (rows.pipeline | "ReadCache" >> ReadFromParquet(pattern)
+                      | "CacheKeys" >> beam.Map(lambda entry: (entry["key"], entry["vector"])))
+        else:
+            cached = rows.pipeline | "EmptyCache" >> beam.Create([])
+        looked_up = ({"row": rows | "Key" >> beam.Map(lambda row: (sentence_id(row["text"]), row)),
+                      "cached": cached}
+                     | "Join" >> beam.CoGroupByKey()
+                     | "Lookup" >> beam.ParDo(_Lookup()).with_outputs("miss", main="hit"))
+        keys = looked_up.miss | "MissKeys" >> beam.Map(
+            lambda row: ((row["lang"], row["id"]), sentence_id(row["text"])))
+        fresh, rejects = looked_up.miss | "Embed" >> Embed(self.encoder, batch_chars=self.batch_chars)
+        stored = fresh | "Float16" >> beam.Map(to_float16_row)
+        entries = ({"vector": stored | "ById" >> beam.Map(lambda row: ((row["lang"], row["id"]), row["vector"])),
+                    "key": keys}
+                   | "WithKey" >> beam.CoGroupByKey()
+                   | "Entries" >> beam.FlatMapTuple(lambda _id, found: [
+                       {"key": key, "vector": vector} for key in found["key"] for vector in found["vector"]]))
+        write_parquet(entries, FileSystems.join(self.cache_dir, f"run-{uuid.uuid4().hex}"),
+                      schemas.EMBEDDING_CACHE, "WriteCache")
+        return (looked_up.hit, stored) | "Vectors" >> beam.Flatten(), rejects
