@@ -30,20 +30,21 @@ _ONE_LINE = str.maketrans({c: " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028
 _JSON_LINE = str.maketrans({c: f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"})
 
 
-def bitext_parts(output_dir: str) -> dict[str, list[str]]:
-    """Part files of each language pair, `{"en-de": [path, ...]}`, pairs and paths sorted.
+def dataset_parts(output_dir: str, dataset: str) -> dict[str, list[str]]:
+    """Part files of each key (language pair, stage, language) of a run's dataset folder, e.g.
+    `dataset_parts(run, "bitext") == {"en-de": [path, ...]}`, keys and paths sorted.
 
-    Only files directly inside `bitext/<pair>/` count: on object stores a glob `*` also crosses `/`,
+    Only files directly inside `<dataset>/<key>/` count: on object stores a glob `*` also crosses `/`,
     which would otherwise pick up a killed job's `beam-temp-*` leftovers.
     """
-    root = FileSystems.join(output_dir, "bitext")
+    root = FileSystems.join(output_dir, dataset)
     found = FileSystems.match([FileSystems.join(root, "*", "part-*.parquet")])[0].metadata_list
     parts: dict[str, list[str]] = {}
     for meta in found:
         relative = meta.path[len(root):].lstrip("/").split("/")
         if len(relative) == 2:
             parts.setdefault(relative[0], []).append(meta.path)
-    return {pair: sorted(paths) for pair, paths in sorted(parts.items())}
+    return {key: sorted(paths) for key, paths in sorted(parts.items())}
 
 
 def one_line(text: str) -> str:
@@ -138,7 +139,7 @@ def export(output_dir: str, fmt: str, dest: str) -> dict[str, int]:
     """
     if fmt not in _WRITERS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    parts = bitext_parts(output_dir)
+    parts = dataset_parts(output_dir, "bitext")
     if not parts:
         raise FileNotFoundError(f"no bitext under {FileSystems.join(output_dir, 'bitext')}")
     return {pair: _WRITERS[fmt](sorted_rows(paths, _COLUMNS[fmt]), dest, pair) for pair, paths in parts.items()}

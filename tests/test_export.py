@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from parabeam import schemas
-from parabeam.pipeline.export import bitext_parts, export, one_line, sorted_rows
+from parabeam.pipeline.export import dataset_parts, export, one_line, sorted_rows
 
 
 def bitext_row(src: str, tgt: str, score: float, src_id: str, tgt_id: str, src_text: str, tgt_text: str) -> dict:
@@ -45,8 +45,8 @@ def run_dir(tmp_path):
     return run
 
 
-def test_bitext_parts_lists_pairs_and_skips_temp_dirs(run_dir):
-    parts = bitext_parts(str(run_dir))
+def test_dataset_parts_lists_pairs_and_skips_temp_dirs(run_dir):
+    parts = dataset_parts(str(run_dir), "bitext")
     assert list(parts) == ["en-de", "en-fr"]
     assert [p.rsplit("/", 1)[1] for p in parts["en-de"]] == ["part-00000-of-00002.parquet",
                                                              "part-00001-of-00002.parquet"]
@@ -104,7 +104,7 @@ def test_merge_of_many_small_runs_equals_a_full_sort(tmp_path):
     parts = [[bitext_row("en", "de", rand.choice([1.05, 1.1, 1.2, 1.25]), f"s{rand.randrange(50):02d}",
                          f"t{i}-{j}", "x", "y") for j in range(rand.randrange(0, 8))] for i in range(5)]
     write_parts(tmp_path, "en-de", parts)
-    paths = bitext_parts(str(tmp_path))["en-de"]
+    paths = dataset_parts(str(tmp_path), "bitext")["en-de"]
     merged = list(sorted_rows(paths, ["score", "src_id", "tgt_id"], run_rows=3))
     expected = sorted(({"score": r["score"], "src_id": r["src_id"], "tgt_id": r["tgt_id"]}
                        for rows in parts for r in rows), key=lambda r: (-r["score"], r["src_id"], r["tgt_id"]))

@@ -1,0 +1,176 @@
+"""The run report: sections, HTML escaping, no external resources, bounded sampling, and a real render in
+headless Chromium checked pixel by pixel."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from parabeam import schemas
+from parabeam.pipeline.export import dataset_parts
+from parabeam.pipeline.report import pair_sample, row_groups, sample_rows, write_report
+
+CHROMIUM = Path("/usr/bin/chromium")
+DEMO = Path(__file__).resolve().parents[1] / "out" / "demo"
+HOSTILE = "<script>alert('x')</script> & <b>bold</b>"
+THRESHOLD = 1.06
+WORDS = "the a cat dog house tree river mountain light water book city green old new".split()
+
+
+def write_dataset(directory: Path, schema: pa.Schema, rows: list[dict], files: int, group_rows: int) -> None:
+    directory.mkdir(parents=True)
+    for i in range(files):
+        table = pa.Table.from_pylist(rows[i::files], schema=schema)
+        pq.write_table(table, directory / f"part-{i:05d}-of-{files:05d}.parquet", row_group_size=group_rows)
+
+
+def bitext_rows(src: str, tgt: str, n: int, rng: np.random.Generator) -> list[dict]:
+    rows = []
+    for i in range(n):
+        words = rng.choice(WORDS, size=int(rng.integers(3, 25)))
+        src_text = " ".join(words).capitalize() + "."
+        tgt_text = " ".join(w[::-1] for w in words[: max(1, len(words) + int(rng.integers(-3, 4)))]) + "."
+        rows.append({"src_lang": src, "tgt_lang": tgt, "src_text": src_text, "tgt_text": tgt_text,
+                     "score": THRESHOLD + float(rng.exponential(0.06)), "cosine": float(rng.uniform(0.5, 0.95)),
+                     "src_id": f"{src}{i:06d}", "tgt_id": f"{tgt}{i:06d}", "src_urls": ["https://a.example/"],
+                     "tgt_urls": ["https://b.example/"], "direction": "fwd", "encoder": "muse-3"})
+    rows[n // 3].update(src_text=HOSTILE, score=THRESHOLD + 5)
+    return rows
+
+
+def run_json(timings: bool) -> dict:
+    by_lang = lambda **outs: {lang: {"out": n} for lang, n in outs.items()}  # noqa: E731
+    stages = {
+        "read": {"in": 60, "out": 55, "reject": {"bad_encoding": 3}, "merged": {}, "skipped": {"warcinfo": 2},
+                 "by_lang": {}},
+        "lid": {"in": 900, "out": 700, "reject": {"unwanted_lang": 150, "too_short": 50}, "merged": {},
+                "skipped": {}, "by_lang": by_lang(en=400, de=200, fr=100)},
+        "split": {"in": 700, "produced": 9000, "out": 8800, "reject": {"too_long": 200}, "merged": {},
+                  "skipped": {}, "by_lang": by_lang(en=5000, de=2500, fr=1300)},
+        "dedup": {"in": 8800, "out": 7000, "reject": {}, "merged": {"duplicate": 1800}, "skipped": {},
+                  "by_lang": by_lang(en=4000, de=2000, fr=1000)},
+        "embed": {"in": 7000, "out": 7000, "reject": {}, "merged": {}, "skipped": {},
+                  "by_lang": by_lang(en=4000, de=2000, fr=1000)},
+        "bitext": {"in": 3900, "out": 3800, "reject": {"identical": 100}, "merged": {}, "skipped": {},
+                   "by_lang": {"en-de": {"in": 3050, "out": 3000, "reject": {"identical": 50}},
+                               "en-fr": {"in": 850, "out": 800, "reject": {"identical": 50}}}},
+    }
+    run = {"command": "mine", "runner": "local", "stages": stages,
+           "parameters": {"threshold": THRESHOLD, "k": 4, "margin": "ratio", "retrieval": "max",
+                          "encoder": "muse", "langs": ["de", "en", "fr"], "pairs": [["en", "de"], ["en", "fr"]]}}
+    if timings:
+        run["timings"] = {"read": 3.5, "lid": 12.25, "embed": 80.0, "bitext": 20.5}
+    return run
+
+
+def make_run(root: Path, timings: bool = True) -> Path:
+    rng = np.random.default_rng(3)
+    root.mkdir(parents=True)
+    (root / "run.json").write_text(json.dumps(run_json(timings)))
+    write_dataset(root / "bitext" / "en-de", schemas.BITEXT, bitext_rows("en", "de", 3000, rng), 3, 400)
+    write_dataset(root / "bitext" / "en-fr", schemas.BITEXT, bitext_rows("en", "fr", 800, rng), 1, 800)
+    lid_rejects = [{"stage": "lid", "reason": "too_short", "lang": "en", "shard": "s0", "record": i,
+                    "url": "https://c.example/", "excerpt": "<img src=x onerror=alert(1)>"} for i in range(5)]
+    write_dataset(root / "rejects" / "lid", schemas.REJECTS, lid_rejects, 1, 100)
+    write_dataset(root / "sentences" / "en", schemas.SENTENCES,
+                  [{"id": "e1", "lang": "en", "text": "Hi.", "count": 1, "urls": []}], 1, 100)
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, str]:
+    run = make_run(tmp_path_factory.mktemp("report") / "run")
+    path = write_report(str(run))
+    return Path(path), Path(path).read_text(encoding="utf-8")
+
+
+def test_report_has_every_section_with_exact_counts(report):
+    path, page = report
+    assert path.name == "report.html" and path.parent.name == "run"
+    for section in ("funnel", "pairs", "scores", "samples", "rejects", "timings"):
+        assert f'id="{section}"' in page
+    # funnel + pairs bar + 2 pairs' distributions + rejects bar + timings bar
+    assert page.count('<img src="data:image/png;base64,') == 6
+    assert '<td>en-de</td><td class="num">3,000</td>' in page
+    assert '<td>en-fr</td><td class="num">800</td>' in page
+    assert '<td>lid</td><td>reject</td><td>unwanted_lang</td><td class="num">150</td>' in page
+    assert '<td>dedup</td><td>merged</td><td>duplicate</td><td class="num">1,800</td>' in page
+    assert '<td class="num">9,000</td>' in page  # split: sentences produced
+    assert page.count("<td>near threshold</td>") == 10 and page.count("<td>high</td>") == 10
+
+
+def test_texts_are_escaped_and_nothing_loads_from_outside(report):
+    _path, page = report
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<script" not in page and "<b>bold" not in page and "<img src=x" not in page
+    assert re.findall(r'(?:src|href)="(?!data:image/png;base64,|#)', page) == []
+    assert "<link" not in page and "url(" not in page and "@import" not in page
+
+
+def test_run_without_bitext_or_timings_then_with_an_empty_pair(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({**run_json(timings=False), "stages": {}}))
+    page = Path(write_report(str(run))).read_text()
+    assert "No bitext was written." in page and "No record was rejected" in page
+    assert 'id="timings"' not in page
+    write_dataset(run / "bitext" / "en-fr", schemas.BITEXT, [], 1, 100)
+    page = Path(write_report(str(run))).read_text()
+    assert '<td>en-fr</td><td class="num">0</td>' in page and page.count("<img") == 3
+
+
+def test_sampling_is_bounded_and_spread_over_files(tmp_path):
+    rows = bitext_rows("en", "de", 3000, np.random.default_rng(0))
+    write_dataset(tmp_path / "bitext" / "en-de", schemas.BITEXT, rows, 3, 400)
+    groups = row_groups(dataset_parts(str(tmp_path), "bitext")["en-de"])
+    assert len(groups) == 9 and sum(n for *_g, n in groups) == 3000
+    sampled = sample_rows(groups, ["src_id"], 1100).column("src_id").to_pylist()
+    assert len(sampled) == 1100 == len(set(sampled))
+    assert {int(ident[2:]) % 3 for ident in sampled} == {0, 1, 2}  # rows of every file
+    everything = sample_rows(groups, ["src_id"], 5000).column("src_id").to_pylist()
+    assert sorted(everything) == sorted(row["src_id"] for row in rows)
+    sample = pair_sample("en-de", dataset_parts(str(tmp_path), "bitext")["en-de"])
+    assert sample.rows == 3000 and sample.scores.size == 3000
+    assert sample.texts.column("score").to_pylist()[0] == THRESHOLD + 5
+
+
+@pytest.mark.skipif(not DEMO.joinpath("run.json").exists(), reason="no real run in out/demo")
+def test_report_of_the_real_demo_run(tmp_path):
+    run = tmp_path / "demo"
+    shutil.copytree(DEMO, run, ignore=shutil.ignore_patterns("report.html"))
+    page = Path(write_report(str(run))).read_text(encoding="utf-8")
+    assert 'id="funnel"' in page and 'id="samples"' in page and "<script" not in page
+
+
+def colour_pixels(pixels: np.ndarray, hex_colour: str, tolerance: int = 12) -> int:
+    target = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(pixels.astype(int) - target).max(axis=-1) <= tolerance).sum())
+
+
+def test_report_renders_its_plots_in_headless_chromium(report, tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    path, _page = report
+    screenshot = tmp_path / "report.png"
+    subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={screenshot}",
+                    "--window-size=1200,3000", path.as_uri()],
+                   check=True, capture_output=True, timeout=180)
+    image = Image.open(screenshot).convert("RGB")
+    assert image.size == (1200, 3000)
+    pixels = np.asarray(image)
+    assert pixels.std() > 20
+    assert (pixels.min(axis=-1) < 240).mean() > 0.05  # share of non-white pixels
+    palette = {"#1f77b4": 2000, "#aec7e8": 500, "#ff7f0e": 500, "#d62728": 100}  # out, in, en-fr, threshold
+    found = {colour: colour_pixels(pixels, colour) for colour in palette}
+    assert all(found[colour] >= least for colour, least in palette.items()), found
