@@ -19,7 +19,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 from parabeam.pipeline.accounts import counters, stage_accounts
 from parabeam.transforms import read
 from parabeam.transforms.read import Fault, ReadDocuments, Skipped, read_records
-from tests.faults.make_faults import GOOD_TEXTS, make_fault_corpus, members, warc_record
+from faults.make_faults import GOOD_TEXTS, make_fault_corpus, members, warc_record
 
 WEB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web"
 EXCERPT = WEB / "CC-MAIN-2017-30_excerpt.warc.wet.gz"
@@ -247,7 +247,7 @@ def test_html_response_records_are_extracted():
                 + http_response("https://h.example/gz", gzip.compress(html.encode()),
                                 "Content-Type: text/html\r\nContent-Encoding: gzip")
                 + http_response("https://h.example/chunked", b"a\r\n<p>Hallo W\r\n7\r\nelt.</p>\r\n0\r\n\r\n",
-                                "Content-Type: text/html\r\nTransfer-Encoding: chunked"), "x.warc.gz")
+                                "Content-Type: text/html\r\nTransfer-Encoding: chunked"), "x.warc")
     docs = [i for i in items if isinstance(i, dict)]
     assert [d["url"] for d in docs] == ["https://h.example", "https://h.example/latin", "https://h.example/gz",
                                         "https://h.example/chunked"]

@@ -61,6 +61,9 @@ class Skipped:
 
 
 Item = Union[dict, Fault, Skipped]
+# Gzip damage found while inflating: (offset in the inflated stream, reason, excerpt). The offset lets the
+# parser attribute the damage to the record it cut, so that each damage is reported once.
+Damage = list[tuple[int, str, str]]
 
 
 def read_records(path: str, f: BinaryIO) -> Iterator[Item]:
@@ -77,20 +80,22 @@ def read_records(path: str, f: BinaryIO) -> Iterator[Item]:
 
 def read_warc(path: str, f: BinaryIO) -> Iterator[Item]:
     """WET `conversion` records and WARC `response` records with HTML; other record types are Skipped."""
-    faults: list[tuple[str, str]] = []
+    faults: Damage = []
     src = _open(f, faults)
     if src is None:
         yield Fault("empty_file", 0)
         return
     record = 0
     while True:
-        yield from _drain(faults, record)
+        yield from _drain(faults, record, src.position)
         src.skip_newlines()
-        start = src.peek(len(WARC_MAGIC))
-        if not start:
+        start = src.position
+        ahead = src.peek(len(WARC_MAGIC))
+        if not ahead:
             break
-        if start != WARC_MAGIC:
-            yield Fault("garbage_bytes", record, _excerpt(src.skip_to_line(WARC_MAGIC)))
+        if ahead != WARC_MAGIC:
+            excerpt = _excerpt(src.skip_to_line(WARC_MAGIC))
+            yield Fault(_take_damage(faults, start, src.position) or "garbage_bytes", record, excerpt)
             continue
         yield _warc_record(path, src, record, faults)
         record += 1
@@ -99,13 +104,14 @@ def read_warc(path: str, f: BinaryIO) -> Iterator[Item]:
 
 def read_jsonl(path: str, f: BinaryIO) -> Iterator[Item]:
     """One `{"url": ..., "text": ...}` object per line; blank lines are ignored."""
-    faults: list[tuple[str, str]] = []
+    faults: Damage = []
     src = _open(f, faults)
     if src is None:
         yield Fault("empty_file", 0)
         return
     for record in itertools.count():
-        yield from _drain(faults, record)
+        yield from _drain(faults, record, src.position)
+        start = src.position
         line = src.readline(MAX_LINE_BYTES)
         if not line:
             break
@@ -114,20 +120,20 @@ def read_jsonl(path: str, f: BinaryIO) -> Iterator[Item]:
             yield Fault("line_too_long", record, _excerpt(line))
         elif line.strip():
             item = _json_document(path, record, line)
-            damage = isinstance(item, Fault) and _take_gzip_damage(faults)
+            damage = isinstance(item, Fault) and _take_damage(faults, start, src.position)
             yield Fault(damage, record, item.excerpt, item.url) if damage else item
 
 
 def read_text(path: str, f: BinaryIO) -> Iterator[Item]:
     """Each blank-line-separated block is a document with url `<path>#<block>`."""
-    faults: list[tuple[str, str]] = []
+    faults: Damage = []
     src = _open(f, faults)
     if src is None:
         yield Fault("empty_file", 0)
         return
     block, lines, size, problem = 0, [], 0, ""
     while True:
-        yield from _drain(faults, block)
+        yield from _drain(faults, block, src.position)
         line = src.readline(MAX_LINE_BYTES)
         if line.strip():
             if _too_long(line):
@@ -247,10 +253,17 @@ class _Source:
         self._chunks = iter(chunks)
         self._buf = b""
         self._pos = 0
+        self._base = 0   # stream offset of self._buf[0]
+
+    @property
+    def position(self) -> int:
+        """Offset of the next unread byte in the stream."""
+        return self._base + self._pos
 
     def _more(self) -> bool:
         for chunk in self._chunks:
             if chunk:
+                self._base += self._pos
                 self._buf = self._buf[self._pos:] + chunk
                 self._pos = 0
                 return True
@@ -271,6 +284,8 @@ class _Source:
         return b"".join(parts)
 
     def unread(self, data: bytes) -> None:
+        """Push back the last `len(data)` bytes read."""
+        self._base += self._pos - len(data)
         self._buf = data + self._buf[self._pos:]
         self._pos = 0
 
@@ -327,7 +342,7 @@ class _Source:
                 return head
 
 
-def _open(f: BinaryIO, faults: list[tuple[str, str]]) -> _Source | None:
+def _open(f: BinaryIO, faults: Damage) -> _Source | None:
     """The file's (decompressed) bytes, or None for a zero-byte file; gzip is recognised by its magic."""
     first = f.read(CHUNK_BYTES)
     if not first:
@@ -336,18 +351,19 @@ def _open(f: BinaryIO, faults: list[tuple[str, str]]) -> _Source | None:
     return _Source(_gunzip(chunks, faults) if first.startswith(GZIP_MAGIC[:2]) else chunks)
 
 
-def _gunzip(chunks: Iterator[bytes], faults: list[tuple[str, str]]) -> Iterator[bytes]:
-    """Inflate a multi-member gzip stream member by member; damage is appended to `faults` as
-    (reason, excerpt) and reading goes on at the next member's magic bytes, after a blank line."""
-    buf, inflater, damaged = b"", None, False
+def _gunzip(chunks: Iterator[bytes], faults: Damage) -> Iterator[bytes]:
+    """Inflate a multi-member gzip stream member by member; damage is appended to `faults` and reading
+    goes on at the next member's magic bytes, after a blank line."""
+    buf, inflater, damaged, produced = b"", None, False, 0
     while True:
         if inflater is None:
             buf, skipped = _to_gzip_magic(buf, chunks)
             if skipped and not damaged:
-                faults.append(("gzip_garbage", _excerpt(skipped)))
+                faults.append((produced, "gzip_garbage", _excerpt(skipped)))
             if not buf:
                 return
             if damaged:   # data is missing here: make the gap a blank line so the next member starts afresh
+                produced += 2
                 yield b"\n\n"
             inflater, damaged = zlib.decompressobj(wbits=31), False
         if not buf:
@@ -355,16 +371,18 @@ def _gunzip(chunks: Iterator[bytes], faults: list[tuple[str, str]]) -> Iterator[
             if not buf:
                 tail = inflater.flush()
                 if tail:
+                    produced += len(tail)
                     yield tail
-                faults.append(("truncated_gzip", "gzip stream ends inside a member"))
+                faults.append((produced, "truncated_gzip", "gzip stream ends inside a member"))
                 return
         try:
             out = inflater.decompress(buf, GZIP_OUT_BYTES)
         except zlib.error as error:
-            faults.append(("corrupt_gzip", str(error)))
+            faults.append((produced, "corrupt_gzip", str(error)))
             buf, inflater, damaged = buf[1:], None, True
             continue
         if out:
+            produced += len(out)
             yield out
         if inflater.eof:
             buf, inflater = inflater.unused_data, None
@@ -388,31 +406,33 @@ def _to_gzip_magic(buf: bytes, chunks: Iterator[bytes]) -> tuple[bytes, bytes]:
         buf = buf[cut:] + more
 
 
-def _drain(faults: list[tuple[str, str]], record: int) -> Iterator[Fault]:
-    for reason, excerpt in faults:
-        yield Fault(reason, record, excerpt)
-    faults.clear()
+def _drain(faults: Damage, record: int, upto: float = float("inf")) -> Iterator[Fault]:
+    """Report the gzip damage found before stream offset `upto` (all of it at the end)."""
+    for damage in [d for d in faults if d[0] <= upto]:
+        faults.remove(damage)
+        yield Fault(damage[1], record, damage[2])
 
 
-def _take_gzip_damage(faults: list[tuple[str, str]]) -> str:
-    """Claim a pending truncated or corrupt gzip fault (its reason) that cut the current record short,
-    so the damage is reported once, as the gzip fault, with the record's number."""
-    for i, (reason, _) in enumerate(faults):
-        if reason in ("truncated_gzip", "corrupt_gzip"):
-            del faults[i]
-            return reason
+def _take_damage(faults: Damage, start: int, end: int) -> str:
+    """Claim truncated/corrupt gzip damage inside stream offsets (start, end], the span of a record that it
+    spoilt, so the record is reported once, as that damage; returns its reason or ""."""
+    for damage in faults:
+        if start < damage[0] <= end and damage[1] in ("truncated_gzip", "corrupt_gzip"):
+            faults.remove(damage)
+            return damage[1]
     return ""
 
 
-def _warc_record(path: str, src: _Source, record: int, faults: list[tuple[str, str]]) -> Item:
+def _warc_record(path: str, src: _Source, record: int, faults: Damage) -> Item:
     """Parse one record at a `WARC/1.` line; on damage resynchronise at the next `WARC/1.` line."""
+    start = src.position
     header_start = src.readline(MAX_HEADER_BYTES)
     headers, problem = _warc_headers(src)
     url = headers.get("warc-target-uri", "")
 
     def fault(reason: str, excerpt: bytes) -> Fault:
         src.skip_to_line(WARC_MAGIC)
-        return Fault(_take_gzip_damage(faults) or reason, record, _excerpt(excerpt), url)
+        return Fault(_take_damage(faults, start, src.position) or reason, record, _excerpt(excerpt), url)
 
     if problem:
         return fault("truncated_record" if problem == "eof" else problem, header_start)
