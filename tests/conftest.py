@@ -74,19 +74,20 @@ def _answers(url: str) -> bool:
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a GCS emulator that Beam's gcsio talks to (via STORAGE_EMULATOR_HOST) without credentials."""
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
-        yield os.environ["STORAGE_EMULATOR_HOST"]
-        return
-    url = f"http://127.0.0.1:{_free_port()}"
-    port = url.rsplit(":", 1)[1]
-    proc = _start(["gcp-storage-emulator", "start", "--host", "127.0.0.1", "--port", port, "--in-memory"],
-                  tmp_path_factory.mktemp("gcs") / "emulator.log", lambda: _answers(f"{url}/storage/v1/b"))
+    url = os.environ.get("STORAGE_EMULATOR_HOST")
+    proc = None
+    if not url:
+        url = f"http://127.0.0.1:{_free_port()}"
+        proc = _start(["gcp-storage-emulator", "start", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1],
+                       "--in-memory"],
+                      tmp_path_factory.mktemp("gcs") / "emulator.log", lambda: _answers(f"{url}/storage/v1/b"))
     with pytest.MonkeyPatch.context() as env:
         env.setenv("STORAGE_EMULATOR_HOST", url)
         env.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(EMULATOR_ADC))
         env.setenv("GOOGLE_CLOUD_PROJECT", "parabeam-test")
         yield url
-    _stop(proc)
+    if proc:
+        _stop(proc)
 
 
 @pytest.fixture(scope="session")
