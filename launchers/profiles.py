@@ -113,7 +113,7 @@ def pipeline_options(runner: str, argv: list[str], profiles_file: str | None = N
 
 
 def _runner_kind(options: PipelineOptions) -> str:
-    """'dataflow' for DataflowRunner, dataflow or dataflowrunner: the spellings Beam accepts."""
+    """The runner family ('dataflow', 'flink', 'portable', 'fnapi', ...), however --runner was spelled."""
     return str(options.view_as(StandardOptions).runner).lower().removesuffix("runner")
 
 

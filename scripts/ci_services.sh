@@ -20,8 +20,8 @@ _ci_services_pids=()
 
 ci_services_stop() {
   if ((${#_ci_services_pids[@]})); then
-    kill "${_ci_services_pids[@]}" 2>/dev/null
-    wait "${_ci_services_pids[@]}" 2>/dev/null
+    kill "${_ci_services_pids[@]}" 2>/dev/null || true
+    wait "${_ci_services_pids[@]}" 2>/dev/null || true
   fi
   _ci_services_pids=()
   rm -rf "$_ci_services_dir"
