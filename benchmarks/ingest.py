@@ -1,0 +1,189 @@
+"""Ingest throughput: read -> LID -> split -> dedup as a Beam pipeline, against the raw stage speeds.
+
+    python -m benchmarks.ingest [--wet PATH] [--repeat N]
+
+The WET file is linked N times into a temp dir, so the input is N shards. The pipeline runs on the
+FnApiRunner with two worker processes (multi_processing) and writes the sentence store; it keeps
+every language, as the raw split below does. The raw numbers are one process calling the pure stage
+functions on the same data, with models loaded and every splitter warmed up beforehand (untimed), so
+the gap to the pipeline is Beam's cost: worker start-up, encoding, shuffles, the dedup combine and
+the Parquet writes. A second, one-shard pipeline run measures the start-up, so the marginal rate of
+the other N-1 shards is shown too. Repeated shards are duplicates, so dedup folds them: the store
+holds one shard's unique sentences. Nothing is asserted on time; the machine may be shared.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from parabeam import schemas
+from parabeam.pipeline.accounts import counters, stage_accounts
+from parabeam.transforms.dedup import Deduplicate
+from parabeam.transforms.lid import IdentifyLanguage, identify, lid_decision, load_lid_model, paragraphs
+from parabeam.transforms.read import ReadDocuments, read_records
+from parabeam.transforms.split import SplitSentences, length_reason, split_sentences
+from parabeam.transforms.write import write_parquet
+
+DEFAULT_WET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web" / "CC-MAIN-2017-30_excerpt.warc.wet.gz"
+WORKERS = 2
+
+
+class Timing(NamedTuple):
+    what: str
+    seconds: float
+    docs: int
+    paragraphs: int   # paragraphs entering LID (for split: the kept ones it splits)
+    sentences: int    # sentences kept by the length filter
+
+
+def shards(wet: Path, repeat: int, directory: Path) -> list[str]:
+    """`repeat` links to the WET file, named so the reader sees WET."""
+    directory.mkdir()
+    paths = []
+    for i in range(repeat):
+        link = directory / f"shard-{i:04d}.warc.wet.gz"
+        link.symlink_to(wet.resolve())
+        paths.append(str(link))
+    return paths
+
+
+def read_documents(paths: list[str]) -> list[dict]:
+    documents = []
+    for path in paths:
+        with open(path, "rb") as f:
+            documents += [item for item in read_records(path, f) if isinstance(item, dict)]
+    return documents
+
+
+def lid_pass(model, documents: list[dict]) -> tuple[int, list[tuple[str, str]]]:
+    """(paragraphs identified, the kept (lang, paragraph)s), as IdentifyLanguage with every language kept."""
+    seen, kept = 0, []
+    for doc in documents:
+        for text in paragraphs(doc["text"]):
+            lang, prob = identify(model, text)
+            seen += 1
+            if not lid_decision(lang, prob, text, langs=None):
+                kept.append((lang, text))
+    return seen, kept
+
+
+def split_pass(kept: list[tuple[str, str]]) -> int:
+    """Sentences kept, as SplitSentences."""
+    return sum(1 for lang, text in kept for sentence in split_sentences(lang, text)
+               if not length_reason(lang, sentence))
+
+
+def raw_timings(paths: list[str]) -> list[Timing]:
+    """The reader, LID and the splitter alone, one process, over all shards."""
+    model = load_lid_model()
+    split_pass(lid_pass(model, read_documents(paths[:1]))[1])   # warm-up: lazy splitter rules, Thai dictionary
+    start = time.perf_counter()
+    documents = read_documents(paths)
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    seen, kept = lid_pass(model, documents)
+    lid_s = time.perf_counter() - start
+    start = time.perf_counter()
+    sentences = split_pass(kept)
+    split_s = time.perf_counter() - start
+    docs = len(documents)
+    return [Timing("raw read", read_s, docs, 0, 0),
+            Timing("raw LID", lid_s, docs, seen, 0),
+            Timing("raw split", split_s, docs, len(kept), sentences)]
+
+
+def pipeline_timing(paths: list[str], store: Path, what: str) -> Timing:
+    """Wall time of the Beam job, start-up included, and its counts."""
+    options = PipelineOptions(flags=[], runner="FnApiRunner", direct_running_mode="multi_processing",
+                              direct_num_workers=WORKERS)
+    start = time.perf_counter()
+    pipeline = beam.Pipeline(options=options)
+    documents, _ = pipeline | "Read" >> ReadDocuments(paths)
+    kept, _ = documents | "LID" >> IdentifyLanguage(None)
+    sentences, _ = kept | "Split" >> SplitSentences()
+    unique, _ = sentences | "Dedup" >> Deduplicate()
+    write_parquet(unique, str(store), schemas.SENTENCES, "WriteStore")
+    result = pipeline.run()
+    result.wait_until_finish()
+    seconds = time.perf_counter() - start
+    stages = stage_accounts(counters(result))
+    return Timing(what, seconds, stages["read"]["out"], stages["lid"]["in"], stages["split"]["out"])
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:,.0f}" if seconds > 0 and count else "-"
+
+
+def report(raw: list[Timing], pipeline: Timing, single: Timing | None, command: str) -> list[str]:
+    _read, lid, split = raw
+    both = Timing("raw LID+split", lid.seconds + split.seconds, lid.docs, lid.paragraphs, split.sentences)
+    ideal = both._replace(what=f"ideal {WORKERS} x raw LID+split", seconds=both.seconds / WORKERS)
+    rows, compared = [*raw, both, ideal, pipeline], [pipeline]
+    if single:
+        marginal = Timing("pipeline marginal (all shards but one)", pipeline.seconds - single.seconds,
+                          pipeline.docs - single.docs, pipeline.paragraphs - single.paragraphs,
+                          pipeline.sentences - single.sentences)
+        rows += [single, marginal]
+        compared.append(marginal)
+    lines = [f"command: {command}", machine(), "",
+             f"{'':44}{'docs':>8}{'paragraphs':>12}{'sentences':>11}{'seconds':>10}"
+             f"{'docs/s':>9}{'para/s':>10}{'sent/s':>9}"]
+    for row in rows:
+        lines.append(f"{row.what:44}{row.docs:>8,}{row.paragraphs:>12,}{row.sentences:>11,}{row.seconds:>10.2f}"
+                     f"{rate(row.docs, row.seconds):>9}{rate(row.paragraphs, row.seconds):>10}"
+                     f"{rate(row.sentences, row.seconds):>9}")
+    lines += ["", "pipeline docs/s as a share of the raw LID+split docs/s (1 process) and of the ideal "
+              f"{WORKERS}-process speed ({WORKERS} x raw):"]
+    for row in compared:
+        speed = row.docs / row.seconds if row.seconds > 0 else float("nan")
+        raw_speed = both.docs / both.seconds
+        lines.append(f"  {row.what:42} {speed / raw_speed:6.2f} x raw   {speed / (WORKERS * raw_speed):6.2f} x ideal")
+    return lines
+
+
+def machine() -> str:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (f"machine: {platform.machine()} {_cpu_model()}, {os.cpu_count()} cores ({usable} usable), "
+            f"load average {load} (1, 5, 15 min, at the end); Python {platform.python_version()}, Beam {beam.__version__}")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--wet", type=Path, default=DEFAULT_WET, help="WET file (default: the shared excerpt)")
+    parser.add_argument("--repeat", type=int, default=8, help="how many times the file is read (as shards)")
+    args = parser.parse_args(argv)
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)   # workers' start-up warnings
+    command = shlex.join([sys.executable, "-m", "benchmarks.ingest", *(sys.argv[1:] if argv is None else argv)])
+    with tempfile.TemporaryDirectory(prefix="parabeam-ingest-") as tmp:
+        paths = shards(args.wet, args.repeat, Path(tmp) / "input")
+        raw = raw_timings(paths)
+        pipeline = pipeline_timing(paths, Path(tmp) / "store", f"pipeline, {WORKERS} workers ({args.repeat} shards)")
+        single = (pipeline_timing(paths[:1], Path(tmp) / "store-1", f"pipeline, {WORKERS} workers (1 shard)")
+                  if args.repeat > 1 else None)
+    print("\n".join(report(raw, pipeline, single, command)))
+
+
+if __name__ == "__main__":
+    main()
