@@ -1,0 +1,116 @@
+import faiss
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from parabeam.transforms.knn import build_index, choose_index, default_nlist, knn, merge_topk, search
+
+# Small integer vectors: every inner product is exact in float32, whatever order FAISS sums in, and ties
+# are frequent, so results can be compared exactly.
+DIM = 3
+
+
+def int_vectors(min_rows: int, max_rows: int):
+    return st.integers(min_rows, max_rows).flatmap(
+        lambda n: arrays(np.float32, (n, DIM), elements=st.integers(-2, 2).map(float)))
+
+
+def reference_topk(queries, targets, k):
+    sims = queries @ targets.T
+    ids = np.broadcast_to(np.arange(len(targets)), sims.shape)
+    order = np.lexsort((ids, -sims), axis=-1)[:, :k]
+    return np.take_along_axis(sims, order, axis=-1), order
+
+
+def test_ties_go_to_the_lower_target_index():
+    targets = np.ones((100, DIM), dtype=np.float32)
+    queries = np.ones((30, DIM), dtype=np.float32)
+    sims, ids = knn(queries, targets, 5)
+    assert (ids == np.arange(5)).all() and (sims == DIM).all()
+    assert sims.dtype == np.float32 and ids.dtype == np.int64
+
+
+def test_tie_reaching_past_the_slack_is_searched_again():
+    targets = np.concatenate([np.full((40, DIM), 1.0), np.full((60, DIM), 2.0)]).astype(np.float32)
+    _sims, ids = knn(np.ones((1, DIM), dtype=np.float32), targets[::-1].copy(), 3)
+    assert ids.tolist() == [[0, 1, 2]]   # the 60 equal best are rows 0..59 after reversing
+
+
+@settings(max_examples=60, deadline=None)
+@given(queries=int_vectors(1, 25), targets=int_vectors(1, 40), k=st.integers(1, 10))
+def test_knn_is_exact_with_id_tie_break(queries, targets, k):
+    sims, ids = knn(queries, targets, k)
+    want_sims, want_ids = reference_topk(queries, targets, k)
+    np.testing.assert_array_equal(sims, want_sims)
+    np.testing.assert_array_equal(ids, want_ids)
+
+
+@settings(max_examples=60, deadline=None)
+@given(queries=int_vectors(1, 6), targets=int_vectors(1, 40), k=st.integers(1, 8), data=st.data())
+def test_merging_shard_topk_equals_topk_of_union(queries, targets, k, data):
+    shard_of = np.array(data.draw(st.lists(st.integers(0, 3), min_size=len(targets), max_size=len(targets))))
+    parts = []
+    for shard in np.unique(shard_of):
+        members = np.flatnonzero(shard_of == shard)
+        sims, local = knn(queries, targets[members], k)
+        parts.append((sims, members[local]))
+    merged = merge_topk(parts, k)
+    whole = knn(queries, targets, k)
+    np.testing.assert_array_equal(merged[0], whole[0])
+    np.testing.assert_array_equal(merged[1], whole[1])
+    for q in range(len(queries)):   # one query at a time, as 1-D lists
+        one = merge_topk([(sims[q], ids[q]) for sims, ids in parts], k)
+        np.testing.assert_array_equal(one[1], whole[1][q])
+
+
+def test_k_is_capped_by_the_number_of_targets():
+    targets = np.eye(DIM, dtype=np.float32)
+    sims, ids = knn(targets, targets, 10)
+    assert sims.shape == ids.shape == (DIM, DIM)
+    assert (ids[:, 0] == np.arange(DIM)).all()
+    assert knn(targets, targets[:0], 4)[1].shape == (DIM, 0)
+    with pytest.raises(ValueError):
+        merge_topk([], 3)
+
+
+def test_index_choice_follows_stopes_table():
+    assert choose_index(10_000) == "flat"
+    assert choose_index(10_001) == "ivfpq"
+    assert [default_nlist(n) for n in (10_001, 80_000, 80_001, 250_001, 4_000_001, 500_000_001)] == [
+        1024, 1024, 2048, 8192, 32768, 262144]
+
+
+@pytest.fixture(scope="module")
+def unit_vectors():
+    vectors = np.random.default_rng(0).standard_normal((15_000, 32)).astype(np.float32)
+    faiss.normalize_L2(vectors)
+    return vectors
+
+
+def test_ivf_searching_every_list_is_exact(unit_vectors):
+    index = build_index(unit_vectors[:4000], "ivf", nlist=16, nprobe=16)
+    assert faiss.extract_index_ivf(index).nprobe == 16
+    queries = unit_vectors[4000:4200]
+    got = search(index, queries, 4)
+    want = knn(queries, unit_vectors[:4000], 4)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_allclose(got[0], want[0], atol=1e-6)
+
+
+def test_ivfpq_finds_near_duplicates(unit_vectors):
+    vectors = unit_vectors[:2000]
+    index = build_index(vectors, "ivfpq", nlist=8, m=4, nprobe=4)
+    assert faiss.extract_index_ivf(index).nprobe == 4 and index.ntotal == len(vectors)
+    rng = np.random.default_rng(1)
+    queries = vectors[:200] + 0.01 * rng.standard_normal((200, 32)).astype(np.float32)
+    _sims, ids = search(index, queries, 1)
+    assert (ids[:, 0] == np.arange(200)).mean() > 0.9
+
+
+def test_default_nlist_is_capped_for_small_sets(unit_vectors):
+    index = build_index(unit_vectors, "ivf")
+    assert faiss.extract_index_ivf(index).nlist == 15_000 // 39
+    with pytest.raises(ValueError, match="unknown index kind"):
+        build_index(unit_vectors, "hnsw")
