@@ -1,0 +1,124 @@
+"""Margin-based scoring and pair selection, as LASER's source/mine_bitexts.py (Artetxe & Schwenk 2019).
+
+A candidate pair (x, y) with cosine c scores margin(c, (mean_x + mean_y) / 2), where mean_x is the mean
+cosine of x's k nearest neighbours on the other side. Each sentence's best candidate is the argmax of the
+scores of its k nearest neighbours (first on equal scores, as numpy's argmax).
+
+Deterministic ties throughout: kNN ties go to the lower index (see knn.py); in `max` retrieval the pooled
+candidates are stably sorted by score descending, so equal scores keep pool order: forward candidates by
+source index, then backward candidates by target index.
+
+Pure functions first; the Beam wiring follows below them.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from parabeam.transforms.knn import knn
+
+MARGINS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "ratio": lambda a, b: a / b,
+    "distance": lambda a, b: a - b,
+    "absolute": lambda a, b: a,
+}
+RETRIEVALS = ("fwd", "bwd", "max", "intersect")
+
+
+class Pair(NamedTuple):
+    src: int
+    tgt: int
+    score: float
+    cosine: float
+    direction: str   # "fwd", "bwd" or "both": which sides' best candidate this pair is
+
+
+class Best(NamedTuple):
+    """Each query's best-scoring candidate: its index on the other side, margin score and cosine."""
+    idx: np.ndarray
+    score: np.ndarray
+    cosine: np.ndarray
+
+
+def margin_fn(kind: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """margin(a, b) for cosine a and neighbourhood mean b: ratio a/b, distance a-b, absolute a."""
+    if kind not in MARGINS:
+        raise ValueError(f"unknown margin {kind!r}; expected one of {', '.join(MARGINS)}")
+    return MARGINS[kind]
+
+
+def score_candidates(x_mean: np.ndarray, y_mean: np.ndarray, cos: np.ndarray, kind: str) -> np.ndarray:
+    """Margin scores [n, k] of n queries' candidates: `x_mean` [n] is each query's neighbourhood mean,
+    `y_mean` [n, k] each candidate's own neighbourhood mean, `cos` [n, k] the query-candidate cosines."""
+    return margin_fn(kind)(cos, (np.asarray(x_mean)[:, None] + y_mean) / 2)
+
+
+def best_candidates(sims: np.ndarray, ids: np.ndarray, x_mean: np.ndarray, y_mean: np.ndarray,
+                    kind: str) -> Best:
+    """Best candidate per query from its kNN (sims, ids), `y_mean` indexed by candidate id."""
+    scores = score_candidates(x_mean, y_mean[ids], sims, kind)
+    col = scores.argmax(axis=1)
+    rows = np.arange(len(ids))
+    return Best(ids[rows, col], scores[rows, col], sims[rows, col])
+
+
+def check_retrieval(retrieval: str) -> None:
+    if retrieval not in RETRIEVALS:
+        raise ValueError(f"unknown retrieval {retrieval!r}; expected one of {', '.join(RETRIEVALS)}")
+
+
+def directions(src: np.ndarray, tgt: np.ndarray, fwd_idx: np.ndarray, bwd_idx: np.ndarray) -> list[str]:
+    is_fwd = fwd_idx[src] == tgt
+    is_bwd = bwd_idx[tgt] == src
+    return ["both" if f and b else "fwd" if f else "bwd" for f, b in zip(is_fwd, is_bwd)]
+
+
+def select(fwd: Best, bwd: Best, retrieval: str, threshold: float) -> list[Pair]:
+    """LASER's retrieval strategies over both sides' best candidates, keeping scores > threshold in every
+    mode. Order: by source index (fwd, intersect), target index (bwd), score descending (max).
+
+    `max` pools both sides' bests and greedily keeps each source and target at most once, best first.
+    LASER thresholds after the greedy; thresholding first is equivalent (everything the greedy would meet
+    after the first sub-threshold score is also sub-threshold) and skips the weak tail."""
+    check_retrieval(retrieval)
+    n_src, n_tgt = len(fwd.idx), len(bwd.idx)
+    if retrieval in ("fwd", "intersect"):
+        src, tgt, score, cos = np.arange(n_src), fwd.idx, fwd.score, fwd.cosine
+        keep = score > threshold
+        if retrieval == "intersect":
+            keep &= bwd.idx[tgt] == src
+    elif retrieval == "bwd":
+        src, tgt, score, cos = bwd.idx, np.arange(n_tgt), bwd.score, bwd.cosine
+        keep = score > threshold
+    else:  # max
+        src = np.concatenate([np.arange(n_src), bwd.idx])
+        tgt = np.concatenate([fwd.idx, np.arange(n_tgt)])
+        score = np.concatenate([fwd.score, bwd.score])
+        cos = np.concatenate([fwd.cosine, bwd.cosine])
+        candidates = np.flatnonzero(score > threshold)
+        chosen, seen_src, seen_tgt = [], set(), set()
+        for i in candidates[np.argsort(-score[candidates], kind="stable")]:
+            if src[i] not in seen_src and tgt[i] not in seen_tgt:
+                seen_src.add(src[i])
+                seen_tgt.add(tgt[i])
+                chosen.append(i)
+        keep = np.asarray(chosen, dtype=np.int64)
+    src, tgt, score, cos = src[keep], tgt[keep], score[keep], cos[keep]
+    return [Pair(int(s), int(t), float(sc), float(c), d)
+            for s, t, sc, c, d in zip(src, tgt, score, cos, directions(src, tgt, fwd.idx, bwd.idx))]
+
+
+def mine(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", retrieval: str = "max",
+         threshold: float = 0.0) -> list[Pair]:
+    """Mine pairs between unit-vector sets x [n, d] and y [m, d] in memory (LASER's `--mode mine`)."""
+    margin_fn(margin)
+    check_retrieval(retrieval)
+    if len(x) == 0 or len(y) == 0:
+        return []
+    x2y_sim, x2y_ind = knn(x, y, k)
+    y2x_sim, y2x_ind = knn(y, x, k)
+    x_mean, y_mean = x2y_sim.mean(axis=1), y2x_sim.mean(axis=1)
+    fwd = best_candidates(x2y_sim, x2y_ind, x_mean, y_mean, margin)
+    bwd = best_candidates(y2x_sim, y2x_ind, y_mean, x_mean, margin)
+    return select(fwd, bwd, retrieval, threshold)
