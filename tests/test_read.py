@@ -179,6 +179,14 @@ def test_truncated_single_member_gzip_keeps_whole_records():
     assert 3 <= len(urls) < len(expected) and urls == expected[:len(urls)]
 
 
+@pytest.mark.parametrize("path,data", [("x.wet.gz", A), ("x.jsonl.gz", b'{"url": "u", "text": "t"}\n'),
+                                       ("x.txt.gz", b"text\n")])
+def test_gzip_cut_in_its_trailer_keeps_the_record_and_reports_the_cut(path, data):
+    items = run(gzip.compress(data)[:-4], path)
+    assert len(summary(items)[0]) == 1
+    assert items[-1] == Fault("truncated_gzip", 1, "gzip stream ends inside a member")
+
+
 def test_garbage_between_gzip_members():
     items = run(members(A) + b"NOT GZIP \x1f\x8b but no magic" + members(B), "x.wet.gz")
     assert summary(items) == (["https://a.example/0", "https://a.example/1"], Counter(gzip_garbage=1), 0)
@@ -198,6 +206,13 @@ def test_corrupt_gzip_member_loses_only_its_record(where):
     items = run(members(A) + bytes(middle) + members(C), "x.wet.gz")
     assert summary(items) == (["https://a.example/0", "https://a.example/2"], Counter(corrupt_gzip=1), 0)
     assert [i.record for i in items if isinstance(i, Fault)] == [1]
+
+
+def test_damaged_gzip_header_does_not_swallow_the_next_members():
+    first = gzip.compress(A, mtime=0)
+    damaged = first[:3] + b"\x04" + first[3:]   # flags now announce an extra field whose length eats the rest
+    items = run(damaged + members(B, C), "x.wet.gz")
+    assert summary(items) == (["https://a.example/1", "https://a.example/2"], Counter(corrupt_gzip=1), 0)
 
 
 def test_huge_record_is_streamed_not_buffered():

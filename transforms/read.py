@@ -11,12 +11,13 @@ Faults found between records (garbage, gzip damage) carry the number of the reco
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Iterator, Union
+from typing import BinaryIO, Callable, Generator, Iterable, Iterator, Union
 
 import apache_beam as beam
 import pyarrow as pa
@@ -32,15 +33,17 @@ STAGE = "read"
 MAX_LINE_BYTES = 1 << 20          # a longer line is a `line_too_long` fault; never buffered beyond this
 MAX_RECORD_BYTES = 64 << 20       # a WARC record or text block larger than this is `record_too_large`
 MAX_HEADER_BYTES = 64 << 10
-MAX_BAD_CHAR_RATIO = 0.10         # replacement / control characters above this: undecodable / binary
+MAX_BAD_CHAR_RATIO = 0.10         # replacement characters / control bytes above this: undecodable / binary
 CHUNK_BYTES = 1 << 16
 GZIP_OUT_BYTES = 1 << 18          # bounded output per inflate call, so a gzip bomb cannot fill memory
+GZIP_RESCAN_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_MAGIC = b"WARC/1."
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 WARC_EXTENSIONS = (".warc", ".wet")
 JSONL_EXTENSIONS = (".jsonl", ".json")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(9), 11, *range(14, 32), 127])   # control characters that text does not use
 _EXCERPT_TABLE = {c: "\ufffd" for c in [*range(9), 11, 12, *range(14, 32), 127]}
 
 
@@ -78,13 +81,26 @@ def read_records(path: str, f: BinaryIO) -> Iterator[Item]:
     return read_text(path, f)
 
 
-def read_warc(path: str, f: BinaryIO) -> Iterator[Item]:
+def _byte_reader(parse: Callable[[str, _Source, Damage], Generator[Item, None, int]]) -> Callable:
+    """Make a parser of a byte stream into a reader of a file: gunzip, zero-byte files, left-over damage.
+
+    The parser returns the number of records it saw, which numbers the damage found after the last one.
+    """
+    @functools.wraps(parse)
+    def reader(path: str, f: BinaryIO) -> Iterator[Item]:
+        faults: Damage = []
+        src = _open(f, faults)
+        if src is None:
+            yield Fault("empty_file", 0)
+            return
+        records = yield from parse(path, src, faults)
+        yield from _drain(faults, records)
+    return reader
+
+
+@_byte_reader
+def read_warc(path: str, src: _Source, faults: Damage) -> Generator[Item, None, int]:
     """WET `conversion` records and WARC `response` records with HTML; other record types are Skipped."""
-    faults: Damage = []
-    src = _open(f, faults)
-    if src is None:
-        yield Fault("empty_file", 0)
-        return
     record = 0
     while True:
         yield from _drain(faults, record, src.position)
@@ -99,22 +115,18 @@ def read_warc(path: str, f: BinaryIO) -> Iterator[Item]:
             continue
         yield _warc_record(path, src, record, faults)
         record += 1
-    yield from _drain(faults, record)
+    return record
 
 
-def read_jsonl(path: str, f: BinaryIO) -> Iterator[Item]:
+@_byte_reader
+def read_jsonl(path: str, src: _Source, faults: Damage) -> Generator[Item, None, int]:
     """One `{"url": ..., "text": ...}` object per line; blank lines are ignored."""
-    faults: Damage = []
-    src = _open(f, faults)
-    if src is None:
-        yield Fault("empty_file", 0)
-        return
     for record in itertools.count():
         yield from _drain(faults, record, src.position)
         start = src.position
         line = src.readline(MAX_LINE_BYTES)
         if not line:
-            break
+            return record
         if _too_long(line):
             src.skip_line()
             yield Fault("line_too_long", record, _excerpt(line))
@@ -124,13 +136,9 @@ def read_jsonl(path: str, f: BinaryIO) -> Iterator[Item]:
             yield Fault(damage, record, item.excerpt, item.url) if damage else item
 
 
-def read_text(path: str, f: BinaryIO) -> Iterator[Item]:
+@_byte_reader
+def read_text(path: str, src: _Source, faults: Damage) -> Generator[Item, None, int]:
     """Each blank-line-separated block is a document with url `<path>#<block>`."""
-    faults: Damage = []
-    src = _open(f, faults)
-    if src is None:
-        yield Fault("empty_file", 0)
-        return
     block, lines, size, problem = 0, [], 0, ""
     while True:
         yield from _drain(faults, block, src.position)
@@ -155,7 +163,7 @@ def read_text(path: str, f: BinaryIO) -> Iterator[Item]:
                 yield _document(url, path, block, b"".join(lines), strip=True)
             block, lines, size, problem = block + 1, [], 0, ""
         if not line:
-            return
+            return block
 
 
 def read_parquet(path: str, f: BinaryIO) -> Iterator[Item]:
@@ -303,6 +311,18 @@ class _Source:
         self._pos = end
         return line
 
+    def read_through(self, pattern: re.Pattern, limit: int) -> bytes:
+        """Bytes up to the end of the first match of `pattern` within `limit` bytes; b"" (reading nothing)
+        when there is none before the limit or EOF."""
+        while True:
+            match = pattern.search(self._buf, self._pos, self._pos + limit)
+            if match:
+                data = self._buf[self._pos:match.end()]
+                self._pos = match.end()
+                return data
+            if len(self._buf) - self._pos >= limit or not self._more():
+                return b""
+
     def skip_line(self) -> None:
         """Discard the rest of the current line, however long."""
         while True:
@@ -353,8 +373,13 @@ def _open(f: BinaryIO, faults: Damage) -> _Source | None:
 
 def _gunzip(chunks: Iterator[bytes], faults: Damage) -> Iterator[bytes]:
     """Inflate a multi-member gzip stream member by member; damage is appended to `faults` and reading
-    goes on at the next member's magic bytes, after a blank line."""
+    goes on at the next member's magic bytes, after a blank line.
+
+    Until a member inflates its first bytes its input is kept (up to GZIP_RESCAN_BYTES), so that a damaged
+    header which swallows the following members can be rescanned for them.
+    """
     buf, inflater, damaged, produced = b"", None, False, 0
+    member: list[bytes] | None = None
     while True:
         if inflater is None:
             buf, skipped = _to_gzip_magic(buf, chunks)
@@ -365,23 +390,34 @@ def _gunzip(chunks: Iterator[bytes], faults: Damage) -> Iterator[bytes]:
             if damaged:   # data is missing here: make the gap a blank line so the next member starts afresh
                 produced += 2
                 yield b"\n\n"
-            inflater, damaged = zlib.decompressobj(wbits=31), False
+            inflater, damaged, member = zlib.decompressobj(wbits=31), False, [buf]
         if not buf:
             buf = next(chunks, b"")
+            if member is not None:
+                member.append(buf)
+                if sum(map(len, member)) > GZIP_RESCAN_BYTES:
+                    member = None
             if not buf:
                 tail = inflater.flush()
                 if tail:
                     produced += len(tail)
                     yield tail
-                faults.append((produced, "truncated_gzip", "gzip stream ends inside a member"))
-                return
+                rest = b"".join(member)[1:] if member is not None and not tail else b""
+                if GZIP_MAGIC not in rest:
+                    faults.append((produced, "truncated_gzip", "gzip stream ends inside a member"))
+                    return
+                faults.append((produced, "corrupt_gzip", "damaged gzip header swallowed the next member"))
+                buf, inflater, damaged = rest, None, True
+                continue
         try:
             out = inflater.decompress(buf, GZIP_OUT_BYTES)
         except zlib.error as error:
             faults.append((produced, "corrupt_gzip", str(error)))
-            buf, inflater, damaged = buf[1:], None, True
+            buf = b"".join(member)[1:] if member is not None else buf[1:]
+            inflater, damaged = None, True
             continue
         if out:
+            member = None
             produced += len(out)
             yield out
         if inflater.eof:
@@ -426,21 +462,20 @@ def _take_damage(faults: Damage, start: int, end: int) -> str:
 def _warc_record(path: str, src: _Source, record: int, faults: Damage) -> Item:
     """Parse one record at a `WARC/1.` line; on damage resynchronise at the next `WARC/1.` line."""
     start = src.position
-    header_start = src.readline(MAX_HEADER_BYTES)
-    headers, problem = _warc_headers(src)
-    url = headers.get("warc-target-uri", "")
+    headers, problem, first_line = _warc_headers(src)
+    url = headers.get(b"warc-target-uri", b"").decode("utf-8", "replace")
 
     def fault(reason: str, excerpt: bytes) -> Fault:
         src.skip_to_line(WARC_MAGIC)
         return Fault(_take_damage(faults, start, src.position) or reason, record, _excerpt(excerpt), url)
 
     if problem:
-        return fault("truncated_record" if problem == "eof" else problem, header_start)
-    declared = headers.get("content-length", "")
-    if not (declared.isascii() and declared.isdigit()):
-        return fault("bad_content_length", f"Content-Length: {declared!r}".encode())
+        return fault("truncated_record" if problem == "eof" else problem, first_line)
+    declared = headers.get(b"content-length", b"")
+    if not declared.isdigit():
+        return fault("bad_content_length", b"Content-Length: " + declared)
     if int(declared) > MAX_RECORD_BYTES:
-        return fault("record_too_large", f"Content-Length: {declared}".encode())
+        return fault("record_too_large", b"Content-Length: " + declared)
     body = src.read(int(declared))
     if len(body) < int(declared):
         src.unread(body)   # a wrong length may have swallowed later records: rescan from the body start
@@ -448,7 +483,7 @@ def _warc_record(path: str, src: _Source, record: int, faults: Damage) -> Item:
     if not _at_record_end(src):
         src.unread(body)
         return fault("bad_content_length", body)
-    kind = headers.get("warc-type", "")
+    kind = headers.get(b"warc-type", b"").decode("latin-1")
     if kind == "conversion":
         return _document(url or f"{path}#{record}", path, record, body)
     if kind == "response":
@@ -456,25 +491,25 @@ def _warc_record(path: str, src: _Source, record: int, faults: Damage) -> Item:
     return Skipped(kind or "unknown", record)
 
 
-def _warc_headers(src: _Source) -> tuple[dict[str, str], str]:
-    """Header fields up to the blank line, and "" or what went wrong ("eof", "bad_header")."""
-    headers: dict[str, str] = {}
-    size = 0
-    while True:
-        line = src.readline(MAX_HEADER_BYTES)
-        size += len(line)
-        if not line.endswith(b"\n"):
-            return headers, "eof" if not src.peek(1) else "bad_header"
-        if size > MAX_HEADER_BYTES:
-            return headers, "bad_header"
-        if not line.strip():
-            return headers, ""
-        if line[:1] in b" \t":   # a folded continuation line
-            continue
-        name, colon, value = line.partition(b":")
-        if not colon:
-            return headers, "bad_header"
-        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("utf-8", "replace")
+def _warc_headers(src: _Source) -> tuple[dict[bytes, bytes], str, bytes]:
+    """The header block at a `WARC/1.` line: its fields (lower-case names), "" or what went wrong ("eof",
+    "bad_header"), and its first line. A bad field line is left unread: it may start the next record."""
+    block = src.read_through(_BLANK_LINE, MAX_HEADER_BYTES)
+    if not block:
+        problem = "bad_header" if len(src.peek(MAX_HEADER_BYTES)) >= MAX_HEADER_BYTES else "eof"
+        return {}, problem, src.readline(MAX_HEADER_BYTES)
+    lines = block.split(b"\n")   # the WARC/1.x line, the fields, the blank line, b""
+    headers: dict[bytes, bytes] = {}
+    offset = len(lines[0]) + 1
+    for line in lines[1:-2]:
+        if line[:1] not in (b" ", b"\t"):   # not a folded continuation line
+            name, colon, value = line.partition(b":")
+            if not colon:
+                src.unread(block[offset:])
+                return headers, "bad_header", lines[0]
+            headers[name.strip().lower()] = value.strip()
+        offset += len(line) + 1
+    return headers, "", lines[0]
 
 
 def _at_record_end(src: _Source) -> bool:
@@ -547,37 +582,32 @@ def _fields_document(path: str, record: int, url: object, text: object) -> Item:
     if not isinstance(text, str):
         return Fault("no_text", record, _excerpt(repr(text)), url)
     text = _clean(text)
-    problem = _text_problem(text)
+    problem = _text_problem(text.encode("utf-8"), text)
     if problem:
         return Fault(problem, record, _excerpt(text), url)
     return {"url": url, "shard": path, "record": record, "text": text}
 
 
 def _document(url: str, path: str, record: int, raw: bytes, strip: bool = False) -> Item:
-    """A document from raw bytes, or the fault that stops it (binary, undecodable, empty, overlong line)."""
-    if b"\x00" in raw:
-        return Fault("binary_payload", record, _excerpt(raw), url)
-    if len(raw) > MAX_LINE_BYTES and max(map(len, raw.split(b"\n"))) > MAX_LINE_BYTES:
-        return Fault("line_too_long", record, _excerpt(raw), url)
+    """A document from raw bytes, or the fault that stops it."""
     text = raw.decode("utf-8", "replace")
     if strip:
         text = text.rstrip("\r\n")
-    problem = _text_problem(text)
+    problem = _text_problem(raw, text)
     if problem:
         return Fault(problem, record, _excerpt(raw), url)
     return {"url": url, "shard": path, "record": record, "text": text}
 
 
-def _text_problem(text: str) -> str:
-    """Why this text is not a document ("" when it is one)."""
+def _text_problem(raw: bytes, text: str) -> str:
+    """Why this text (decoded from `raw`) is not a document ("" when it is one)."""
     if not text.strip():
         return "empty_record"
-    if "\x00" in text or (_CONTROL.search(text) and
-                          len(_CONTROL.findall(text)) > MAX_BAD_CHAR_RATIO * len(text)):
+    if b"\x00" in raw or len(raw) - len(raw.translate(None, _CONTROL_BYTES)) > MAX_BAD_CHAR_RATIO * len(raw):
         return "binary_payload"
     if text.count("\ufffd") > MAX_BAD_CHAR_RATIO * len(text):
         return "undecodable_text"
-    if len(text) > MAX_LINE_BYTES and max(map(len, text.split("\n"))) > MAX_LINE_BYTES:
+    if len(raw) > MAX_LINE_BYTES and max(map(len, raw.split(b"\n"))) > MAX_LINE_BYTES:
         return "line_too_long"
     return ""
 
