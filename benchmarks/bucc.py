@@ -8,9 +8,9 @@ on real crawls only a few percent of the sentences have a translation at all.
 Non-parallelism is guaranteed through meaning classes: every sentence is a node (language, normalised
 text), and a FLORES line (all nine files) or a Tatoeba line pair links its nodes. The connected
 classes are what can translate each other: FLORES being n-way parallel, and Tatoeba sides sharing
-English sentences, a class may hold texts of many languages. A gold pair is one class given to both
-sides; every other class is given to one side only, so no distractor has a known translation on the
-other side. Web sentences join a class only when their text equals a known one; that two distinct web
+English sentences, a class may hold texts of many languages. A gold pair is a pair of lines the data
+aligns directly, and its class is given to both sides; every other class is given to one side only,
+so no distractor has a known translation, direct or through a third language, on the other side. Web sentences join a class only when their text equals a known one; that two distinct web
 sentences translate each other cannot be ruled out (the excerpt has 170 unrelated pages).
 """
 from __future__ import annotations
@@ -119,10 +119,9 @@ class _Classes:
             node = self.parent[node]
         return node
 
-    def link(self, nodes: Iterable[Node]) -> None:
-        first, *rest = nodes
-        for node in rest:
-            self.parent[self.find(node)] = self.find(first)
+    def link(self, nodes: list[Node]) -> None:
+        for node in nodes[1:]:
+            self.parent[self.find(node)] = self.find(nodes[0])
 
 
 @lru_cache(maxsize=8)
@@ -134,7 +133,7 @@ def groups(data: Path, src: str, tgt: str) -> tuple[Group, ...]:
     def link(texts: dict[str, str]) -> None:
         nodes = [classes.add(lang, text) for lang, text in texts.items() if text]
         classes.link(nodes)
-        if texts.get(src) and texts.get(tgt):
+        if texts.get(src) and texts.get(tgt):   # then nodes[0] is in their class
             aligned.append((nodes[0], texts[src], texts[tgt]))
 
     flores = {lang: read_lines(flores_path(data, lang)) for lang in FLORES}
