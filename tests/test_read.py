@@ -259,15 +259,16 @@ def test_html_response_records_are_extracted():
                 + http_response("https://h.example/img", b"\x89PNG", "Content-Type: image/png")
                 + http_response("https://h.example/latin", html.encode("latin-1"),
                                 "Content-Type: text/html; charset=ISO-8859-1")
+                + http_response("https://h.example/bogus", html.encode(), "Content-Type: text/html; charset=bogus")
                 + http_response("https://h.example/gz", gzip.compress(html.encode()),
                                 "Content-Type: text/html\r\nContent-Encoding: gzip")
                 + http_response("https://h.example/chunked", b"a\r\n<p>Hallo W\r\n7\r\nelt.</p>\r\n0\r\n\r\n",
                                 "Content-Type: text/html\r\nTransfer-Encoding: chunked"), "x.warc")
     docs = [i for i in items if isinstance(i, dict)]
-    assert [d["url"] for d in docs] == ["https://h.example", "https://h.example/latin", "https://h.example/gz",
-                                        "https://h.example/chunked"]
-    assert all("Die Straße ist lang." in d["text"] and "var x" not in d["text"] for d in docs[:3])
-    assert docs[3]["text"] == "Hallo Welt."
+    assert [d["url"] for d in docs] == ["https://h.example", "https://h.example/latin", "https://h.example/bogus",
+                                        "https://h.example/gz", "https://h.example/chunked"]
+    assert all("Die Straße ist lang." in d["text"] and "var x" not in d["text"] for d in docs[:4])
+    assert docs[4]["text"] == "Hallo Welt."
     assert items[1] == Skipped("response", 1)
 
 
@@ -340,7 +341,8 @@ def test_read_documents_over_fault_corpus(tmp_path):
     corpus = make_fault_corpus(tmp_path)
     with TestPipeline(runner="FnApiRunner") as p:
         docs, rejects = p | ReadDocuments(corpus["patterns"])
-        assert_that(docs | beam.Map(lambda d: d["url"]), equal_to(corpus["urls"]), label="urls")
+        expected = [(url, GOOD_TEXTS[url.split("/")[2].removeprefix("example.")]) for url in corpus["urls"]]
+        assert_that(docs | beam.Map(lambda d: (d["url"], d["text"])), equal_to(expected), label="documents")
         assert_that(reject_counts(rejects), equal_to([((reason, True), n) for reason, n in corpus["rejects"].items()]),
                     label="rejects")
         files = rejects | "Shards" >> beam.Map(lambda r: (r["reason"], Path(r["shard"]).name))

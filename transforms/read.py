@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from resiliparse.extract.html2text import extract_plain_text
-from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
 
 from parabeam.transforms.accounting import EXCERPT_CHARS, REJECTS_TAG, count, reject
 
@@ -546,7 +546,7 @@ def _response_document(url: str, path: str, record: int, block: bytes) -> Item:
     if b"\x00" in body:
         return Fault("binary_payload", record, _excerpt(body), url)
     charset = re.search(r"charset=[\"']?([\w.:-]+)", content_type)
-    html = bytes_to_str(body, charset.group(1) if charset else detect_encoding(body))
+    html = bytes_to_str(body, map_encoding_to_html5(charset.group(1)) if charset else detect_encoding(body))
     return _fields_document(path, record, url, extract_plain_text(html))
 
 
