@@ -4,7 +4,7 @@ Results are deterministic: equal similarities are ordered by lower target id, bo
 per-shard results are merged, so a sharded search returns exactly what one search over all targets would.
 (With float inputs this holds as far as FAISS computes the same inner product for a pair each time.)
 
-Pure functions first; the Beam wiring for sharded search follows below them.
+Pure functions (numpy + FAISS) only, above the marker at the end; Beam wiring for sharded search goes below it.
 """
 from __future__ import annotations
 
@@ -126,3 +126,6 @@ def build_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = Non
         faiss.extract_index_ivf(index).nprobe = min(nprobe, nlist)
     index.add(vectors)
     return _on_gpus(index, kind)
+
+
+# ---- end of pure functions; Beam wiring below ----

@@ -8,7 +8,7 @@ Deterministic ties throughout: kNN ties go to the lower index (see knn.py); in `
 candidates are stably sorted by score descending, so equal scores keep pool order: forward candidates by
 source index, then backward candidates by target index.
 
-Pure functions first; the Beam wiring follows below them.
+Pure functions only (numpy, plus knn.knn for the search), above the marker at the end; Beam wiring goes below it.
 """
 from __future__ import annotations
 
@@ -122,3 +122,6 @@ def mine(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", retrie
     fwd = best_candidates(x2y_sim, x2y_ind, x_mean, y_mean, margin)
     bwd = best_candidates(y2x_sim, y2x_ind, y_mean, x_mean, margin)
     return select(fwd, bwd, retrieval, threshold)
+
+
+# ---- end of pure functions; Beam wiring below ----
