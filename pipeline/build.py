@@ -56,8 +56,13 @@ def by_lang(pcoll: beam.PCollection, langs: tuple[str, ...], label: str) -> dict
 
 def build_mine(p: beam.Pipeline, cfg: MineConfig) -> None:
     """The whole `parabeam mine` job."""
-    out = cfg.output
     store, rejects = sentence_store(p, cfg)
+    mine_store(store, rejects, cfg)
+
+
+def mine_store(store: beam.PCollection, rejects: list[beam.PCollection], cfg: MineConfig) -> None:
+    """Sentence store -> DIR/sentences, DIR/bitext and DIR/rejects (with the earlier stages' rejects)."""
+    out = cfg.output
     store |= "KeepLangs" >> beam.Filter(lambda row, langs: row["lang"] in langs, set(cfg.langs))
     store | "WriteStore" >> WriteByKey(FileSystems.join(out, "sentences"), cfg.langs,
                                        lambda row: row["lang"], schemas.SENTENCES)

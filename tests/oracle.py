@@ -2,7 +2,7 @@
 no code with transforms/knn.py or transforms/margin.py.
 
 Where LASER leaves ties to chance it is made deterministic the way parabeam documents it: kNN ties by lower
-index (stable argsort), max-mode ties in pool order (stable sort). Two extensions of LASER, both as parabeam
+index (stable argsort), max-mode ties by lower source, then lower target index. Two extensions of LASER, both as parabeam
 specifies: the threshold applies in every retrieval mode (LASER applies it in max mode only), and each pair
 carries its cosine and direction ("fwd"/"bwd"/"both": which sides' best candidate it is).
 """
@@ -74,7 +74,7 @@ def laser_mine(x: np.ndarray, y: np.ndarray, k: int, margin_kind: str, retrieval
                             np.concatenate((fwd_best, np.arange(y.shape[0])))), axis=1)
         scores = np.concatenate((fwd_scores.max(axis=1), bwd_scores.max(axis=1)))
         seen_src, seen_trg = set(), set()
-        for i in np.argsort(-scores, kind="stable"):
+        for i in np.lexsort((indices[:, 1], indices[:, 0], -scores)):
             src_ind, trg_ind = indices[i]
             if src_ind not in seen_src and trg_ind not in seen_trg:
                 seen_src.add(src_ind)

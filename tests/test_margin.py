@@ -82,10 +82,10 @@ def test_max_ratio_mining_recovers_the_hidden_translations(flores_vectors):
     assert [p.score for p in pairs] == sorted((p.score for p in pairs), reverse=True)
 
 
-def test_exact_ties_resolve_to_lower_indices_in_pool_order():
+def test_exact_ties_resolve_to_lower_indices():
     """Every similarity is equal: each side's best is the other side's row 0 (kNN and argmax ties to the
-    lower index); in max mode the pool is (0,0)fwd, (1,0)fwd, (0,0)bwd, (0,1)bwd, all with one score, and
-    the stable sort keeps that order, so (0,0) wins and blocks the rest."""
+    lower index); in max mode the pool is (0,0)fwd, (1,0)fwd, (0,0)bwd, (0,1)bwd, all with one score;
+    equal scores go by lower source then target index, so (0,0) wins and blocks the rest."""
     x = np.tile(np.array([[0.6, 0.8]], dtype=np.float32), (2, 1))
     y = x.copy()
     assert mine(x, y, k=2, retrieval="max") == [Pair(0, 0, 1.0, pytest.approx(1.0), "both")]
@@ -94,11 +94,11 @@ def test_exact_ties_resolve_to_lower_indices_in_pool_order():
     assert [(p.src, p.tgt) for p in mine(x, y, k=2, retrieval="intersect")] == [(0, 0)]
 
 
-def test_equal_scores_in_max_mode_keep_forward_candidates_first():
-    """Two disjoint pairs with one score: order follows the pool (forward by source index), not chance."""
-    fwd = Best(np.array([1, 0]), np.array([2.0, 2.0], dtype=np.float32), np.array([0.9, 0.9], dtype=np.float32))
-    bwd = Best(np.array([1, 0]), np.array([2.0, 2.0], dtype=np.float32), np.array([0.9, 0.9], dtype=np.float32))
-    assert [(p.src, p.tgt) for p in select(fwd, bwd, "max", 1.0)] == [(0, 1), (1, 0)]
+def test_equal_scores_in_max_mode_go_by_source_then_target_index():
+    """Conflicting pairs with one score: the lower source index wins, not chance or pool position."""
+    fwd = Best(np.array([1, 1]), np.array([2.0, 2.0], dtype=np.float32), np.array([0.9, 0.9], dtype=np.float32))
+    bwd = Best(np.array([0, 1]), np.array([2.0, 2.0], dtype=np.float32), np.array([0.9, 0.9], dtype=np.float32))
+    assert [(p.src, p.tgt) for p in select(fwd, bwd, "max", 1.0)] == [(0, 0), (1, 1)]
 
 
 def int_vectors(n_min, n_max):

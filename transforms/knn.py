@@ -8,8 +8,11 @@ Pure functions (numpy + FAISS) only, above the marker at the end; Beam wiring fo
 """
 from __future__ import annotations
 
+import heapq
+import math
 import os
-from typing import Iterable
+import zlib
+from typing import Iterable, Iterator
 
 # FAISS's OpenMP threads spin while idle by default; on workers whose cores are shared with Beam's own threads
 # (or other jobs) that spinning made index training ~10x slower in our measurements. Read when FAISS loads.
@@ -17,6 +20,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
+import apache_beam as beam  # noqa: E402
+from apache_beam.io.filesystems import FileSystems  # noqa: E402
+
+from parabeam.transforms.embedding_store import read_shard  # noqa: E402
 
 # stopes (stopes/utils/mining_utils.py: determine_faiss_index_type): sentence count above which each IVF
 # size is used, always as OPQ64,IVFn,PQ64; at 10,000 sentences or fewer an exact flat index is faster and
@@ -26,6 +33,8 @@ STOPES_NLIST = ((500_000_000, 262_144), (100_000_000, 131_072), (10_000_000, 65_
 PQ_M = 64                  # stopes' OPQ64/PQ64: 64 sub-quantisers
 NPROBE = 128               # stopes' num_probe for mining (mine_indexes/base.yaml)
 TRAIN_SAMPLE = 40_000_000  # stopes' training sample size (TrainFAISSIndexConfig.sample_sz)
+# The pipeline's default sample: 200k x 512 float32 = 400 MB in the one worker that trains.
+DEFAULT_TRAIN_SIZE = 200_000
 MIN_POINTS_PER_CENTROID = 39  # below this FAISS warns that k-means is under-trained
 # Extra neighbours fetched so that ties at the k-th similarity can be resolved by id without re-searching.
 TIE_SLACK = 8
@@ -111,21 +120,185 @@ def _factory(kind: str, nlist: int, m: int) -> str:
     raise ValueError(f"unknown index kind {kind!r}; expected flat, ivf or ivfpq")
 
 
-def build_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = None, m: int | None = None,
-                train_sample: int = TRAIN_SAMPLE, nprobe: int = NPROBE, seed: int = 0) -> faiss.Index:
-    """An inner-product index holding `vectors` (ids = row numbers), on all GPUs when FAISS sees any.
-    IVF kinds train on a seeded sample of at most `train_sample` rows; nlist defaults to stopes' table,
-    capped so each list gets enough training points; nprobe is the number of lists searched."""
-    vectors = _f32(vectors)
-    n, dim = vectors.shape
-    nlist = nlist or max(1, min(default_nlist(n), n // MIN_POINTS_PER_CENTROID))
+def train_index(sample: np.ndarray, kind: str, n_total: int, nlist: int | None = None, m: int | None = None,
+                nprobe: int = NPROBE, seed: int = 0) -> faiss.Index:
+    """An empty inner-product index of `kind` for a corpus of `n_total` vectors, trained on `sample` (a seeded
+    subset of at most TRAIN_SAMPLE rows is used). nlist defaults to stopes' table for `n_total`, capped so
+    each list gets enough training points; nprobe is the number of lists searched."""
+    sample = _f32(sample)
+    n, dim = sample.shape
+    nlist = nlist or max(1, min(default_nlist(n_total), n // MIN_POINTS_PER_CENTROID))
     index = faiss.index_factory(dim, _factory(kind, nlist, m or PQ_M), faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
-        sample = np.random.default_rng(seed).choice(n, size=min(n, train_sample), replace=False)
-        index.train(vectors[np.sort(sample)])
-        faiss.extract_index_ivf(index).nprobe = min(nprobe, nlist)
-    index.add(vectors)
+        rows = np.random.default_rng(seed).choice(n, size=min(n, TRAIN_SAMPLE), replace=False)
+        index.train(sample[np.sort(rows)])
+        set_nprobe(index, nprobe)
+    return index
+
+
+def set_nprobe(index: faiss.Index, nprobe: int) -> None:
+    """Lists searched per query by an IVF index (capped at its list count); flat indexes have none."""
+    try:
+        ivf = faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return
+    ivf.nprobe = min(nprobe, ivf.nlist)
+
+
+def build_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = None, m: int | None = None,
+                nprobe: int = NPROBE, seed: int = 0) -> faiss.Index:
+    """An inner-product index holding `vectors` (ids = row numbers), on all GPUs when FAISS sees any."""
+    index = train_index(vectors, kind, len(vectors), nlist, m, nprobe, seed)
+    index.add(_f32(vectors))
     return _on_gpus(index, kind)
 
 
 # ---- end of pure functions; Beam wiring below ----
+
+def _read_bytes(path: str) -> bytes:
+    with FileSystems.open(path) as handle:
+        return handle.read()
+
+
+def _write_index(path: str, index: faiss.Index) -> None:
+    with FileSystems.create(path) as handle:
+        handle.write(faiss.serialize_index(index).tobytes())
+
+
+def _load_index(path: str) -> faiss.Index:
+    return faiss.deserialize_index(np.frombuffer(_read_bytes(path), dtype=np.uint8))
+
+
+def _sample(shard: dict, total: int, train_size: int) -> np.ndarray:
+    """This shard's share of the training sample, drawn with a seed derived from the shard's name."""
+    _ids, vectors = read_shard(shard["path"])
+    want = min(len(vectors), math.ceil(train_size * len(vectors) / max(total, 1)))
+    rows = np.random.default_rng(zlib.crc32(shard["path"].encode())).choice(len(vectors), want, replace=False)
+    return vectors[np.sort(rows)]
+
+
+def _plan(samples: list[np.ndarray], total: int, kind: str, directory: str, nprobe: int) -> dict:
+    """Pick the index kind for `total` vectors; for IVF kinds train once and write the empty index."""
+    kind = choose_index(total) if kind == "auto" else kind
+    if kind == "flat":
+        return {"kind": "flat", "template": None}
+    index = train_index(np.concatenate(samples), kind, total, nprobe=nprobe)
+    path = FileSystems.join(directory, f"trained-{kind}.faiss")
+    _write_index(path, index)
+    return {"kind": kind, "template": path}
+
+
+class _Populate(beam.DoFn):
+    """Embedding shard -> index shard: the trained index filled with this shard's vectors, written to disk.
+    Flat shards need no file: an exact index is rebuilt from the vectors when searched (a plain copy)."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+
+    def process(self, shard: dict, plan: dict) -> Iterator[dict]:
+        if plan["kind"] == "flat":
+            yield {**shard, "kind": "flat", "index": None}
+            return
+        index = _load_index(plan["template"])
+        index.add(read_shard(shard["path"])[1])
+        path = FileSystems.join(self.directory, shard["path"].rsplit("/", 1)[-1].replace(".npz", ".faiss"))
+        _write_index(path, index)
+        yield {**shard, "kind": plan["kind"], "index": path}
+
+
+class BuildIndex(beam.PTransform):
+    """Embedding shards of one language {'path', 'rows'} -> index shards {'path', 'rows', 'kind', 'index'}.
+
+    The kind follows the corpus size (stopes' table) unless forced. IVF kinds are trained once on a bounded
+    sample drawn evenly from every shard, then populated shard by shard in parallel.
+    """
+
+    def __init__(self, directory: str, kind: str = "auto", nprobe: int = NPROBE,
+                 train_size: int = DEFAULT_TRAIN_SIZE):
+        super().__init__()
+        self.directory, self.kind, self.nprobe, self.train_size = directory, kind, nprobe, train_size
+
+    def expand(self, shards):
+        total = beam.pvalue.AsSingleton(
+            shards | "Rows" >> beam.Map(lambda shard: shard["rows"]) | "Total" >> beam.CombineGlobally(sum))
+        if self.kind == "flat":
+            plan = shards.pipeline | "Plan" >> beam.Create([{"kind": "flat", "template": None}])
+        else:
+            plan = (shards
+                    | "Sample" >> beam.Map(_sample, total, self.train_size)
+                    | "Samples" >> beam.combiners.ToList()
+                    | "Train" >> beam.Map(_plan, total, self.kind, self.directory, self.nprobe))
+        return shards | "Populate" >> beam.ParDo(_Populate(self.directory), beam.pvalue.AsSingleton(plan))
+
+
+class _SearchPair(beam.DoFn):
+    """One query shard against one index shard. Keeps the last shards it loaded: pairs arrive grouped."""
+
+    def __init__(self, k: int, nprobe: int):
+        self.k, self.nprobe = k, nprobe
+
+    def setup(self):
+        self._queries: tuple = (None, None)
+        self._index: tuple = (None, None)
+
+    def process(self, item: tuple[dict, dict]) -> Iterator[tuple[str, tuple]]:
+        query_shard, index_shard = item
+        if self._queries[0] != query_shard["path"]:
+            self._queries = (query_shard["path"], read_shard(query_shard["path"]))
+        if self._index[0] != index_shard["path"]:
+            target_ids, vectors = read_shard(index_shard["path"])
+            if index_shard["index"]:
+                index = _load_index(index_shard["index"])
+                set_nprobe(index, self.nprobe)
+                index = _on_gpus(index, index_shard["kind"])
+            else:
+                index = build_index(vectors, "flat")
+            self._index = (index_shard["path"], (target_ids, index))
+        query_ids, queries = self._queries[1]
+        target_ids, index = self._index[1]
+        sims, positions = search(index, queries, self.k)
+        for query, row_sims, row_positions in zip(query_ids, sims, positions):
+            found = row_positions >= 0
+            yield str(query), tuple(zip(row_sims[found].tolist(), target_ids[row_positions[found]].tolist()))
+
+
+class TopK(beam.CombineFn):
+    """Merge one query's per-shard neighbour lists: highest similarity first, lower id on ties (ids order
+    rows inside each shard, so this is the same rule a single search applies)."""
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def create_accumulator(self) -> tuple:
+        return ()
+
+    def add_input(self, accumulator: tuple, neighbours: tuple) -> tuple:
+        return self.merge_accumulators([accumulator, neighbours])
+
+    def merge_accumulators(self, accumulators) -> tuple:
+        merged = (n for accumulator in accumulators for n in accumulator)
+        return tuple(heapq.nsmallest(self.k, merged, key=lambda n: (-n[0], n[1])))
+
+    def extract_output(self, accumulator: tuple) -> tuple:
+        return accumulator
+
+
+class NearestNeighbours(beam.PTransform):
+    """(query shards, index shards) -> (query id, ((similarity, target id), ...) best first, at most k).
+
+    Every query shard meets every index shard as its own element, so the search fans out over workers;
+    only shard descriptions travel as side inputs, never vectors.
+    """
+
+    def __init__(self, k: int, nprobe: int):
+        super().__init__()
+        self.k, self.nprobe = k, nprobe
+
+    def expand(self, pcolls):
+        query_shards, index_shards = pcolls
+        return (index_shards
+                | "Pairs" >> beam.FlatMap(lambda index, queries: [(query, index) for query in queries],
+                                          beam.pvalue.AsList(query_shards))
+                | "Spread" >> beam.Reshuffle()
+                | "Search" >> beam.ParDo(_SearchPair(self.k, self.nprobe))
+                | "Merge" >> beam.CombinePerKey(TopK(self.k)))

@@ -5,15 +5,16 @@ cosine of x's k nearest neighbours on the other side. Each sentence's best candi
 scores of its k nearest neighbours (first on equal scores, as numpy's argmax).
 
 Deterministic ties throughout: kNN ties go to the lower index (see knn.py); in `max` retrieval the pooled
-candidates are stably sorted by score descending, so equal scores keep pool order: forward candidates by
-source index, then backward candidates by target index.
+candidates are sorted by score descending, then lower source index, then lower target index. The Beam
+wiring (ids in place of indices: shards hold rows in id order) follows the same rules.
 
 Pure functions only (numpy, plus knn.knn for the search), above the marker at the end; Beam wiring goes below it.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
+import apache_beam as beam
 import numpy as np
 
 from parabeam.transforms.knn import knn
@@ -98,7 +99,7 @@ def select(fwd: Best, bwd: Best, retrieval: str, threshold: float) -> list[Pair]
         cos = np.concatenate([fwd.cosine, bwd.cosine])
         candidates = np.flatnonzero(score > threshold)
         chosen, seen_src, seen_tgt = [], set(), set()
-        for i in candidates[np.argsort(-score[candidates], kind="stable")]:
+        for i in candidates[np.lexsort((tgt[candidates], src[candidates], -score[candidates]))]:
             if src[i] not in seen_src and tgt[i] not in seen_tgt:
                 seen_src.add(src[i])
                 seen_tgt.add(tgt[i])
@@ -125,3 +126,95 @@ def mine(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", retrie
 
 
 # ---- end of pure functions; Beam wiring below ----
+# The same rules as mine() on neighbour lists keyed by sentence id. Shards hold rows in id order, so "lower
+# index" above is "lower id" here; arithmetic stays in float32, as in the in-memory version.
+
+Neighbours = tuple[tuple[float, str], ...]   # ((similarity, other side's id), ...), best first
+
+
+def neighbourhood_mean(neighbours: Neighbours) -> np.float32:
+    return np.asarray([sim for sim, _ in neighbours], dtype=np.float32).mean()
+
+
+def _candidates(query: str, neighbours: Neighbours) -> Iterator[tuple[str, tuple]]:
+    mean = neighbourhood_mean(neighbours)
+    for rank, (sim, target) in enumerate(neighbours):
+        yield target, (query, rank, sim, mean)
+
+
+class _BestCandidates(beam.PTransform):
+    """One direction's neighbour lists -> (query id, (score, rank, best candidate id, cosine)).
+
+    A candidate's margin needs its own neighbourhood mean, which comes from the other direction's lists:
+    a join by id, so no worker holds a language."""
+
+    def __init__(self, margin: str):
+        super().__init__()
+        self.margin = margin
+
+    def expand(self, pcolls):
+        neighbours, reverse = pcolls
+        fn = margin_fn(self.margin)
+
+        def score(target: str, grouped: dict) -> Iterator[tuple[str, tuple]]:
+            target_mean = neighbourhood_mean(next(iter(grouped["reverse"])))
+            for query, rank, sim, query_mean in grouped["candidate"]:
+                value = fn(np.float32(sim), (query_mean + target_mean) / 2)
+                yield query, (float(value), rank, target, sim)
+
+        return ({"candidate": neighbours | "Candidates" >> beam.FlatMapTuple(_candidates),
+                 "reverse": reverse}
+                | "Join" >> beam.CoGroupByKey()
+                | "Score" >> beam.FlatMapTuple(score)
+                | "Best" >> beam.CombinePerKey(lambda found: max(found, key=lambda c: (c[0], -c[1]))))
+
+
+def _pair(key: tuple[str, str], grouped: dict) -> Iterator[dict]:
+    """A pair that is a best candidate on one side or both: its score is the same from either side."""
+    sides = [name for name in ("fwd", "bwd") if grouped[name]]
+    score, _rank, _target, cosine = next(iter(grouped[sides[0]]))
+    yield {"src_id": key[0], "tgt_id": key[1], "score": score, "cosine": cosine,
+           "direction": "both" if len(sides) == 2 else sides[0]}
+
+
+def _one_to_one(_key, pairs: Iterable[dict]) -> Iterator[dict]:
+    """`max` retrieval: best score first (then lower source id, lower target id), each sentence once."""
+    seen_src, seen_tgt = set(), set()
+    for pair in sorted(pairs, key=lambda p: (-p["score"], p["src_id"], p["tgt_id"])):
+        if pair["src_id"] not in seen_src and pair["tgt_id"] not in seen_tgt:
+            seen_src.add(pair["src_id"])
+            seen_tgt.add(pair["tgt_id"])
+            yield pair
+
+
+KEEP = {"fwd": ("fwd", "both"), "bwd": ("bwd", "both"), "intersect": ("both",), "max": ("fwd", "bwd", "both")}
+
+
+class MarginMine(beam.PTransform):
+    """(src->tgt neighbours, tgt->src neighbours) -> mined pairs {src_id, tgt_id, score, cosine, direction}
+    scoring above the threshold.
+
+    Thresholding before the one-to-one selection gives LASER's result (see select()); the selection then
+    runs over the pairs above the threshold, a few percent of the sentences on real crawls, in one worker.
+    """
+
+    def __init__(self, margin: str, retrieval: str, threshold: float):
+        super().__init__()
+        margin_fn(margin)
+        check_retrieval(retrieval)
+        self.margin, self.retrieval, self.threshold = margin, retrieval, threshold
+
+    def expand(self, pcolls):
+        fwd_nn, bwd_nn = pcolls
+        fwd = (fwd_nn, bwd_nn) | "Forward" >> _BestCandidates(self.margin)
+        bwd = (bwd_nn, fwd_nn) | "Backward" >> _BestCandidates(self.margin)
+        pairs = ({"fwd": fwd | "FwdKey" >> beam.MapTuple(lambda src, best: ((src, best[2]), best)),
+                  "bwd": bwd | "BwdKey" >> beam.MapTuple(lambda tgt, best: ((best[2], tgt), best))}
+                 | "Pool" >> beam.CoGroupByKey()
+                 | "Pairs" >> beam.FlatMapTuple(_pair)
+                 | "Keep" >> beam.Filter(lambda pair, keep, t: pair["direction"] in keep and pair["score"] > t,
+                                         KEEP[self.retrieval], self.threshold))
+        if self.retrieval != "max":
+            return pairs
+        return (pairs | "OneKey" >> beam.Map(lambda pair: (None, pair)) | "Gather" >> beam.GroupByKey()
+                | "OneToOne" >> beam.FlatMapTuple(_one_to_one))

@@ -1,0 +1,52 @@
+"""The README's main job, run through the CLI on the demo crawl in the repository."""
+import json
+import re
+
+import pytest
+
+from parabeam.pipeline.cli import main
+from tests.helpers import REPO, text_pairs
+
+DEMO = str(REPO / "demo" / "*.wet")
+
+
+def demo_translations(src: str, tgt: str) -> set[tuple[str, str]]:
+    """The sentence pairs planted in the demo: page i of a topic in one language translates the other."""
+    from demo.texts import TOPICS
+    split = re.compile(r"(?<=[.!?])\s+")
+    return {(s, t) for pages in TOPICS.values()
+            for s, t in zip(split.split(pages[src]), split.split(pages[tgt]))}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("demo") / "out"
+    assert main(["mine", "--input", DEMO, "--langs", "en,de,fr", "--output", str(output)]) == 0
+    return output
+
+
+@pytest.mark.parametrize("pair", ["de-en", "de-fr", "en-fr"])
+def test_demo_finds_the_planted_translations_and_nothing_else(demo_run, pair):
+    src, tgt = pair.split("-")
+    assert text_pairs(demo_run, pair) == demo_translations(src, tgt)
+
+
+def test_demo_run_accounts_for_every_record(demo_run):
+    run = json.loads((demo_run / "run.json").read_text())
+    stages = run["stages"]
+    assert stages["read"]["out"] == 21 and stages["read"]["skipped"] == {"warcinfo": 1}
+    assert stages["dedup"]["merged"]["duplicate"] > 0          # the repeated cookie banners
+    assert stages["bitext"]["out"] == 3 * 20
+    assert (demo_run / "report.html").stat().st_size > 10_000
+    assert sorted(p.name for p in (demo_run / "sentences").iterdir()) == ["de", "en", "fr"]
+
+
+def test_a_finished_run_is_not_overwritten_without_asking(demo_run, capsys):
+    assert main(["mine", "--input", DEMO, "--langs", "en,de", "--output", str(demo_run)]) == 2
+    assert "already holds a finished run" in capsys.readouterr().err
+
+
+def test_bad_options_are_clear_errors(tmp_path, capsys):
+    assert main(["mine", "--input", DEMO, "--langs", "en,../x", "--output", str(tmp_path / "o")]) == 2
+    assert main(["mine", "--output", str(tmp_path / "o"), "--langs", "en"]) == 2
+    assert "--input" in capsys.readouterr().err
