@@ -13,14 +13,15 @@ from parabeam.transforms.embedding_store import CachedEmbed, ShardEmbeddings, en
 from parabeam.transforms.encoders import get_encoder
 from parabeam.transforms.knn import BuildIndex, NearestNeighbours
 from parabeam.transforms.lid import IdentifyLanguage
-from parabeam.transforms.margin import MarginMine
+from parabeam.transforms.margin import MarginMine, ScorePairs
+from parabeam.transforms.pairs import ReadPairs, side_sentences
 from parabeam.transforms.read import ReadDocuments
 from parabeam.transforms.sentence_files import ReadSentenceFiles
 from parabeam.transforms.split import SplitSentences
-from parabeam.transforms.write import WriteByKey
+from parabeam.transforms.write import WriteByKey, write_parquet
 
 # Every stage that can reject, in pipeline order; rejects land in DIR/rejects/<stage>/.
-STAGES = ("read", "lid", "split", "dedup", "sentence_files", "embed", "bitext")
+STAGES = ("read", "lid", "split", "dedup", "sentence_files", "pairs", "embed", "bitext")
 
 
 def threshold_of(cfg: MineConfig) -> float:
@@ -60,44 +61,70 @@ def build_mine(p: beam.Pipeline, cfg: MineConfig) -> None:
     mine_store(store, rejects, cfg)
 
 
-def mine_store(store: beam.PCollection, rejects: list[beam.PCollection], cfg: MineConfig) -> None:
-    """Sentence store -> DIR/sentences, DIR/bitext and DIR/rejects (with the earlier stages' rejects)."""
-    out = cfg.output
-    store |= "KeepLangs" >> beam.Filter(lambda row, langs: row["lang"] in langs, set(cfg.langs))
-    store | "WriteStore" >> WriteByKey(FileSystems.join(out, "sentences"), cfg.langs,
-                                       lambda row: row["lang"], schemas.SENTENCES)
+def embed_and_index(store: beam.PCollection, rejects: list[beam.PCollection], cfg: MineConfig):
+    """Sentence rows -> per language: embedding rows, embedding shards and index shards."""
     encoder = get_encoder(cfg.encoder)
     slug = encoder_slug(encoder.name, encoder.version)
     vectors, embed_rejects = store | "Embed" >> CachedEmbed(
         cfg.encoder, cache_location(cfg), batch_chars=cfg.batch_chars)
     rejects.append(embed_rejects)
-
-    texts = by_lang(store, cfg.langs, "StoreByLang")
+    vectors = by_lang(vectors, cfg.langs, "VectorsByLang")
     shards, indexes = {}, {}
-    for lang, part in by_lang(vectors, cfg.langs, "VectorsByLang").items():
+    for lang, part in vectors.items():
         shards[lang] = part | f"Shard[{lang}]" >> ShardEmbeddings(
-            FileSystems.join(out, "embeddings", slug, lang), encoder.dim, cfg.memory_budget)
+            FileSystems.join(cfg.output, "embeddings", slug, lang), encoder.dim, cfg.memory_budget)
         indexes[lang] = shards[lang] | f"Index[{lang}]" >> BuildIndex(
-            FileSystems.join(out, "index", slug, lang), cfg.index)
+            FileSystems.join(cfg.output, "index", slug, lang), cfg.index, cfg.nprobe)
+    return vectors, shards, indexes, slug
+
+
+def neighbours(shards: dict, indexes: dict, src: str, tgt: str, cfg: MineConfig):
+    """k nearest neighbours both ways between two languages' shards."""
+    knn = NearestNeighbours(k=cfg.k, nprobe=cfg.nprobe)
+    return ((shards[src], indexes[tgt]) | f"KNN[{src}->{tgt}]" >> knn,
+            (shards[tgt], indexes[src]) | f"KNN[{tgt}->{src}]" >> knn)
+
+
+def write_rejects(rejects: list[beam.PCollection], cfg: MineConfig) -> None:
+    (rejects | "AllRejects" >> beam.Flatten()
+     | "KeepRejectRows" >> beam.Filter(lambda row, skip: row["reason"] not in skip, set(cfg.skip_reject_reasons))
+     | "WriteRejects" >> WriteByKey(FileSystems.join(cfg.output, "rejects"), STAGES, lambda row: row["stage"],
+                                    schemas.REJECTS))
+
+
+def mine_store(store: beam.PCollection, rejects: list[beam.PCollection], cfg: MineConfig) -> None:
+    """Sentence store -> DIR/sentences, DIR/bitext and DIR/rejects (with the earlier stages' rejects)."""
+    store |= "KeepLangs" >> beam.Filter(lambda row, langs: row["lang"] in langs, set(cfg.langs))
+    store | "WriteStore" >> WriteByKey(FileSystems.join(cfg.output, "sentences"), cfg.langs,
+                                       lambda row: row["lang"], schemas.SENTENCES)
+    _vectors, shards, indexes, slug = embed_and_index(store, rejects, cfg)
+    texts = by_lang(store, cfg.langs, "StoreByLang")
     threshold = threshold_of(cfg)
     bitexts = []
     for src, tgt in cfg.pairs:
         pair = f"{src}-{tgt}"
-        knn = NearestNeighbours(k=cfg.k, nprobe=cfg.nprobe)
-        fwd = (shards[src], indexes[tgt]) | f"KNN[{src}->{tgt}]" >> knn
-        bwd = (shards[tgt], indexes[src]) | f"KNN[{tgt}->{src}]" >> knn
-        mined = (fwd, bwd) | f"Margin[{pair}]" >> MarginMine(cfg.margin, cfg.retrieval, threshold)
+        mined = (neighbours(shards, indexes, src, tgt, cfg)
+                 | f"Margin[{pair}]" >> MarginMine(cfg.margin, cfg.retrieval, threshold))
         rows, bitext_rejects = (mined, texts[src], texts[tgt]) | f"Bitext[{pair}]" >> ToBitext(
             src, tgt, slug, max_score=cfg.max_score, max_length_ratio=cfg.max_length_ratio,
             drop_identical=cfg.drop_identical)
         bitexts.append(rows)
         rejects.append(bitext_rejects)
-    if bitexts:
-        pair_names = [f"{src}-{tgt}" for src, tgt in cfg.pairs]
-        (bitexts | "AllBitext" >> beam.Flatten()
-         | "WriteBitext" >> WriteByKey(FileSystems.join(out, "bitext"), pair_names,
-                                       lambda row: f"{row['src_lang']}-{row['tgt_lang']}", schemas.BITEXT))
-    (rejects | "AllRejects" >> beam.Flatten()
-     | "KeepRejectRows" >> beam.Filter(lambda row, skip: row["reason"] not in skip, set(cfg.skip_reject_reasons))
-     | "WriteRejects" >> WriteByKey(FileSystems.join(out, "rejects"), STAGES, lambda row: row["stage"],
-                                    schemas.REJECTS))
+    pair_names = [f"{src}-{tgt}" for src, tgt in cfg.pairs]
+    (bitexts | "AllBitext" >> beam.Flatten()
+     | "WriteBitext" >> WriteByKey(FileSystems.join(cfg.output, "bitext"), pair_names,
+                                   lambda row: f"{row['src_lang']}-{row['tgt_lang']}", schemas.BITEXT))
+    write_rejects(rejects, cfg)
+
+
+def build_score(p: beam.Pipeline, cfg: MineConfig) -> None:
+    """`parabeam score`: margin and cosine of existing pairs, neighbourhoods from the file's own two sides."""
+    (src, tgt), = cfg.pairs
+    pairs, pair_rejects = p | "ReadPairs" >> ReadPairs(cfg.score_input, src, tgt, *cfg.score_columns)
+    sides = [side_sentences(pairs, "src", src), side_sentences(pairs, "tgt", tgt)]
+    rejects = [pair_rejects]
+    vectors, shards, indexes, _slug = embed_and_index(sides | "Sides" >> beam.Flatten(), rejects, cfg)
+    fwd, bwd = neighbours(shards, indexes, src, tgt, cfg)
+    scored = (pairs, vectors[src], vectors[tgt], fwd, bwd) | "Score" >> ScorePairs(cfg.margin)
+    write_parquet(scored, FileSystems.join(cfg.output, "scores"), schemas.SCORES, "WriteScores")
+    write_rejects(rejects, cfg)

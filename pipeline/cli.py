@@ -19,7 +19,7 @@ from parabeam.launchers.profiles import pipeline_options
 from parabeam.pipeline import accounts, refresh
 from parabeam.pipeline.export import FORMATS, export
 from parabeam.pipeline.report import write_report
-from parabeam.pipeline.build import build_mine, threshold_of
+from parabeam.pipeline.build import build_mine, build_score, threshold_of
 from parabeam.pipeline.config import MineConfig, all_pairs, langs_of, parse_pairs, parse_size
 from parabeam.transforms.langs import validate_lang
 
@@ -217,6 +217,34 @@ def run_refresh(args: argparse.Namespace, beam_args: list[str]) -> dict | None:
     return run
 
 
+def score_parser(sub) -> None:
+    parser = sub.add_parser("score", help="margin and cosine for existing sentence pairs",
+                            description="Score pairs you already have (TSV or Parquet). Each side's neighbourhood "
+                            "for the margin is the file's own other side. Output: DIR/scores/*.parquet.")
+    parser.add_argument("--bitext", required=True, help="TSV or Parquet file of pairs")
+    parser.add_argument("--src-lang", required=True)
+    parser.add_argument("--tgt-lang", required=True)
+    parser.add_argument("--src-column", default=None,
+                        help="source column: 1-based number in TSV (default 1), name in Parquet (default src_text)")
+    parser.add_argument("--tgt-column", default=None,
+                        help="target column: 1-based number in TSV (default 2), name in Parquet (default tgt_text)")
+    parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
+    add_mining_options(parser)
+    add_run_options(parser)
+
+
+def run_score(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    (src, tgt), = parse_pairs(f"{args.src_lang}-{args.tgt_lang}")
+    parquet = args.bitext.endswith(".parquet")
+    columns = (args.src_column or ("src_text" if parquet else "1"), args.tgt_column or ("tgt_text" if parquet else "2"))
+    cfg = MineConfig(output=args.output, langs=tuple(sorted({src, tgt})), pairs=((src, tgt),),
+                     score_input=args.bitext, score_columns=columns, **mining_settings(args))
+    options = pipeline_options(args.runner, beam_args, args.profiles)
+    prepare_output(cfg.output, args.overwrite)
+    return execute(cfg, options, lambda p: build_score(p, cfg), {"command": "score", "runner": args.runner})
+
+
 def report_parser(sub) -> None:
     parser = sub.add_parser("report", help="(re)build DIR/report.html from a finished run")
     parser.add_argument("output", metavar="DIR")
@@ -243,12 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="parabeam", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add_parser in (mine_parser, refresh_parser, report_parser, export_parser):
+    for add_parser in (mine_parser, score_parser, refresh_parser, report_parser, export_parser):
         add_parser(sub)
     args, beam_args = parser.parse_known_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "WARNING").upper(),
                         format="%(levelname)s %(name)s: %(message)s")
-    commands = {"mine": run_mine, "refresh": run_refresh, "report": run_report, "export": run_export}
+    commands = {"mine": run_mine, "score": run_score, "refresh": run_refresh, "report": run_report,
+                "export": run_export}
     try:
         commands[args.command](args, beam_args)
     except (ValueError, FileNotFoundError, accounts.AccountingError) as error:

@@ -46,6 +46,8 @@ class MineConfig:
     pairs: tuple[tuple[str, str], ...]
     inputs: tuple[str, ...] = ()
     sentence_files: tuple[tuple[str, str], ...] = ()   # (path, lang) in sentence-file mode
+    score_input: str | None = None                     # the bitext file `parabeam score` scores
+    score_columns: tuple[str, str] = ("1", "2")        # its source and target columns
     lid_model: str | None = None
     lid_threshold: float = 0.5
     lid_thresholds: tuple[tuple[str, float], ...] = ()

@@ -45,6 +45,19 @@ BITEXT = pa.schema([
     ("encoder", pa.string()),
 ])
 
+# `parabeam score` output: the input pairs in input order with margin and cosine; `fields` keeps every input
+# column (as text) so scores can be joined back to labels.
+SCORES = pa.schema([
+    ("row", pa.int64()),
+    ("src_text", pa.string()),
+    ("tgt_text", pa.string()),
+    ("score", pa.float64()),
+    ("cosine", pa.float64()),
+    ("src_id", pa.string()),
+    ("tgt_id", pa.string()),
+    ("fields", pa.list_(pa.string())),
+])
+
 # Every record a stage refuses, with why and where it came from; never silently dropped.
 REJECTS = pa.schema([
     ("stage", pa.string()),

@@ -53,6 +53,11 @@ def write_shard(path: str, ids: list[str], vectors: np.ndarray) -> None:
         handle.write(buffer.getvalue())
 
 
+def stored_vector(vector: np.ndarray) -> np.ndarray:
+    """A vector as the search sees it after a round trip through a shard (float16, renormalised)."""
+    return l2_normalise(np.asarray(vector, dtype=np.float16)[None])[0]
+
+
 def read_shard(path: str) -> tuple[np.ndarray, np.ndarray]:
     """(ids, unit-length float32 vectors) of one shard, rows in id order."""
     with FileSystems.open(path) as handle:

@@ -17,6 +17,8 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 import apache_beam as beam
 import numpy as np
 
+from parabeam.transforms.embedding_store import stored_vector
+
 from parabeam.transforms.knn import knn
 
 MARGINS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
@@ -136,6 +138,10 @@ def neighbourhood_mean(neighbours: Neighbours) -> np.float32:
     return np.asarray([sim for sim, _ in neighbours], dtype=np.float32).mean()
 
 
+def pair_score(fn: Callable, cosine: float, src_mean: np.float32, tgt_mean: np.float32) -> float:
+    return float(fn(np.float32(cosine), (src_mean + tgt_mean) / 2))
+
+
 def _candidates(query: str, neighbours: Neighbours) -> Iterator[tuple[str, tuple]]:
     mean = neighbourhood_mean(neighbours)
     for rank, (sim, target) in enumerate(neighbours):
@@ -159,8 +165,7 @@ class _BestCandidates(beam.PTransform):
         def score(target: str, grouped: dict) -> Iterator[tuple[str, tuple]]:
             target_mean = neighbourhood_mean(next(iter(grouped["reverse"])))
             for query, rank, sim, query_mean in grouped["candidate"]:
-                value = fn(np.float32(sim), (query_mean + target_mean) / 2)
-                yield query, (float(value), rank, target, sim)
+                yield query, (pair_score(fn, sim, query_mean, target_mean), rank, target, sim)
 
         return ({"candidate": neighbours | "Candidates" >> beam.FlatMapTuple(_candidates),
                  "reverse": reverse}
@@ -218,3 +223,38 @@ class MarginMine(beam.PTransform):
             return pairs
         return (pairs | "OneKey" >> beam.Map(lambda pair: (None, pair)) | "Gather" >> beam.GroupByKey()
                 | "OneToOne" >> beam.FlatMapTuple(_one_to_one))
+
+
+def _attach(side: str):
+    """Join one side's vector and neighbourhood mean onto the pairs that name its sentence."""
+    def attach(_ident: str, grouped: dict) -> Iterator[dict]:
+        vector = next(iter(grouped["vector"]))
+        mean = neighbourhood_mean(next(iter(grouped["neighbours"])))
+        for pair in grouped["pair"]:
+            yield {**pair, f"{side}_vector": vector, f"{side}_mean": mean}
+    return attach
+
+
+class ScorePairs(beam.PTransform):
+    """(pairs, src vectors, tgt vectors, src->tgt neighbours, tgt->src neighbours) -> the pairs with their
+    margin `score` and `cosine`: `parabeam score`, neighbourhoods taken from the file's own two sides."""
+
+    def __init__(self, margin: str):
+        super().__init__()
+        self.fn = margin_fn(margin)
+
+    def expand(self, pcolls):
+        pairs, src_vectors, tgt_vectors, fwd_nn, bwd_nn = pcolls
+        for side, vectors, nn in (("src", src_vectors, fwd_nn), ("tgt", tgt_vectors, bwd_nn)):
+            pairs = ({"pair": pairs | f"{side}Key" >> beam.Map(lambda p, s=side: (p[f"{s}_id"], p)),
+                      "vector": vectors | f"{side}Vectors" >> beam.Map(lambda v: (v["id"], stored_vector(v["vector"]))),
+                      "neighbours": nn}
+                     | f"{side}Join" >> beam.CoGroupByKey()
+                     | f"{side}Attach" >> beam.FlatMapTuple(_attach(side)))
+        return pairs | "Score" >> beam.Map(self._score)
+
+    def _score(self, pair: dict) -> dict:
+        pair = dict(pair)
+        cosine = np.float32(pair.pop("src_vector") @ pair.pop("tgt_vector"))
+        score = pair_score(self.fn, cosine, pair.pop("src_mean"), pair.pop("tgt_mean"))
+        return {**pair, "score": score, "cosine": float(cosine)}

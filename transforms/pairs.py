@@ -1,0 +1,72 @@
+"""Score-mode input: existing sentence pairs from TSV (any columns) or Parquet, to be scored by margin."""
+from __future__ import annotations
+
+from typing import BinaryIO, Iterator
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from parabeam.transforms import accounting
+from parabeam.transforms.dedup import normalise, sentence_id
+
+STAGE = "pairs"
+
+
+def read_pairs(path: str, handle: BinaryIO, src_column: str, tgt_column: str) -> Iterator[tuple[int, list[str], str | None]]:
+    """(row number, all fields as strings, problem or None). TSV columns are 1-based numbers, Parquet
+    columns names; the fields are kept so scores can be joined back to labels or anything else."""
+    if path.endswith(".parquet"):
+        table = pq.read_table(handle)
+        names = table.column_names
+        for number, row in enumerate(table.to_pylist()):
+            yield number, [row[name] for name in (src_column, tgt_column)] + [
+                "" if row[name] is None else str(row[name]) for name in names], None
+        return
+    src, tgt = int(src_column) - 1, int(tgt_column) - 1
+    for number, raw in enumerate(handle):
+        fields = raw.decode("utf-8", "replace").rstrip("\r\n").split("\t")
+        if len(fields) <= max(src, tgt):
+            yield number, fields, "missing_column"
+        else:
+            yield number, [fields[src], fields[tgt]] + fields, None
+
+
+class _Read(beam.DoFn):
+    def __init__(self, src_lang: str, tgt_lang: str, src_column: str, tgt_column: str):
+        self.langs, self.columns = (src_lang, tgt_lang), (src_column, tgt_column)
+
+    def process(self, path: str) -> Iterator:
+        with FileSystems.open(path) as handle:
+            for number, fields, problem in read_pairs(path, handle, *self.columns):
+                accounting.count(STAGE, "in")
+                texts = [normalise(text or "") for text in fields[:2]] if not problem else []
+                if problem or not all(texts):
+                    yield accounting.reject(STAGE, problem or "empty_side", shard=path, record=number,
+                                            excerpt="\t".join(fields))
+                    continue
+                accounting.count(STAGE, "out")
+                yield {"row": number, "src_id": sentence_id(texts[0]), "tgt_id": sentence_id(texts[1]),
+                       "src_text": texts[0], "tgt_text": texts[1], "fields": fields[2:]}
+
+
+def side_sentences(pairs: beam.PCollection, side: str, lang: str) -> beam.PCollection:
+    """The unique sentences of one side, as sentence-store rows: each side is its own neighbourhood."""
+    return (pairs
+            | f"{side}Texts" >> beam.Map(lambda pair: (pair[f"{side}_id"], pair[f"{side}_text"]))
+            | f"{side}Unique" >> beam.CombinePerKey(min)
+            | f"{side}Rows" >> beam.MapTuple(
+                lambda ident, text: {"id": ident, "lang": lang, "text": text, "count": 1, "urls": []}))
+
+
+class ReadPairs(beam.PTransform):
+    """Bitext file -> (pairs {'row', 'src_id', 'tgt_id', 'src_text', 'tgt_text', 'fields'}, rejects)."""
+
+    def __init__(self, path: str, src_lang: str, tgt_lang: str, src_column: str = "1", tgt_column: str = "2"):
+        super().__init__()
+        self.path, self.read = path, _Read(src_lang, tgt_lang, src_column, tgt_column)
+
+    def expand(self, pbegin):
+        result = (pbegin | beam.Create([self.path])
+                  | "Read" >> beam.ParDo(self.read).with_outputs(accounting.REJECTS_TAG, main="main"))
+        return result.main, result[accounting.REJECTS_TAG]
