@@ -5,7 +5,7 @@ import re
 import pytest
 
 from parabeam.pipeline.cli import main
-from tests.helpers import REPO, text_pairs
+from tests.helpers import REPO, bitext_rows, text_pairs
 
 DEMO = str(REPO / "demo" / "*.wet")
 
@@ -50,3 +50,16 @@ def test_bad_options_are_clear_errors(tmp_path, capsys):
     assert main(["mine", "--input", DEMO, "--langs", "en,../x", "--output", str(tmp_path / "o")]) == 2
     assert main(["mine", "--output", str(tmp_path / "o"), "--langs", "en"]) == 2
     assert "--input" in capsys.readouterr().err
+
+
+def test_a_second_run_embeds_nothing_and_mines_the_same(demo_run):
+    """The embedding cache beside the first run's output holds every sentence: all hits, no encoding."""
+    again = demo_run.parent / "again"
+    assert main(["mine", "--input", DEMO, "--langs", "en,de,fr", "--output", str(again)]) == 0
+    first = json.loads((demo_run / "run.json").read_text())["stages"]
+    second = json.loads((again / "run.json").read_text())["stages"]
+    assert first["embed_cache"]["miss"] == first["embed"]["out"] > 0 and "hit" not in first["embed_cache"]
+    assert second["embed_cache"] == {**second["embed_cache"], "hit": first["embed"]["out"]}
+    assert "miss" not in second["embed_cache"] and second["embed"]["in"] == 0
+    for pair in ("de-en", "de-fr", "en-fr"):
+        assert bitext_rows(again, pair) == bitext_rows(demo_run, pair)

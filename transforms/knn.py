@@ -219,15 +219,15 @@ class BuildIndex(beam.PTransform):
         self.directory, self.kind, self.nprobe, self.train_size = directory, kind, nprobe, train_size
 
     def expand(self, shards):
-        total = beam.pvalue.AsSingleton(
-            shards | "Rows" >> beam.Map(lambda shard: shard["rows"]) | "Total" >> beam.CombineGlobally(sum))
+        total = shards | "Rows" >> beam.Map(lambda shard: shard["rows"]) | "Total" >> beam.CombineGlobally(sum)
         if self.kind == "flat":
-            plan = shards.pipeline | "Plan" >> beam.Create([{"kind": "flat", "template": None}])
+            plan = total | "Plan" >> beam.Map(lambda _total: {"kind": "flat", "template": None})
         else:
             plan = (shards
-                    | "Sample" >> beam.Map(_sample, total, self.train_size)
+                    | "Sample" >> beam.Map(_sample, beam.pvalue.AsSingleton(total), self.train_size)
                     | "Samples" >> beam.combiners.ToList()
-                    | "Train" >> beam.Map(_plan, total, self.kind, self.directory, self.nprobe))
+                    | "Train" >> beam.Map(_plan, beam.pvalue.AsSingleton(total), self.kind, self.directory,
+                                          self.nprobe))
         return shards | "Populate" >> beam.ParDo(_Populate(self.directory), beam.pvalue.AsSingleton(plan))
 
 
