@@ -30,10 +30,22 @@ TOPICS = {
 # Pages that exist in one language only: the miner must not pair them with anything.
 SINGLE = {
 "en": ["The football club announced a new coach on Tuesday. He previously trained a team in the second division. Fans hope that the season will finally bring promotion.",
-       "Our software update fixes a problem with printing large documents. Users should restart their computers after the installation. The next version will support dark mode."],
+       "Our software update fixes a problem with printing large documents. Users should restart their computers after the installation. The next version will support dark mode.",
+       "The hospital is looking for nurses for the night shift. Applicants should have at least two years of experience. Interviews will take place in early March.",
+       "Heavy rain caused delays on several motorways this morning. Drivers were advised to reduce their speed. The weather service expects the storm to weaken by Friday.",
+       "The university has opened a new laboratory for battery research. Twenty scientists from four countries work there. The project is funded for the next five years.",
+       "Our hotel offers free parking for all guests. Pets are welcome in selected rooms. Check-out is possible until eleven in the morning."],
 "de": ["Die Gemeinde plant einen neuen Radweg entlang der Landstraße. Die Bauarbeiten sollen im Herbst beginnen. Anwohner können ihre Meinung bis Ende des Monats äußern.",
-       "Im Wald hinter dem Dorf leben viele Rehe und Füchse. Wanderer sollten auf den markierten Wegen bleiben. Hunde müssen an der Leine geführt werden."],
+       "Im Wald hinter dem Dorf leben viele Rehe und Füchse. Wanderer sollten auf den markierten Wegen bleiben. Hunde müssen an der Leine geführt werden.",
+       "Der Chor sucht neue Stimmen für das Weihnachtskonzert. Die Proben finden jeden Donnerstag im Gemeindehaus statt. Notenkenntnisse sind nicht erforderlich.",
+       "Die Preise für Heizöl sind im vergangenen Monat deutlich gestiegen. Viele Haushalte überlegen, auf Wärmepumpen umzusteigen. Der Staat fördert den Einbau mit Zuschüssen.",
+       "Unsere Werkstatt repariert Fahrräder aller Marken. Kleine Reparaturen erledigen wir noch am selben Tag. Ersatzteile bestellen wir bei Bedarf direkt beim Hersteller.",
+       "Das Schwimmbad bleibt wegen Wartungsarbeiten bis Mitte Juni geschlossen. Die Sauna ist weiterhin geöffnet. Jahreskarten werden um einen Monat verlängert."],
 "fr": ["La bibliothèque municipale sera fermée pendant deux semaines pour des travaux. Les livres empruntés peuvent être rendus à la mairie. Une nouvelle salle de lecture ouvrira en janvier.",
-       "Le festival de jazz accueille cette année des musiciens venus de douze pays. Les concerts ont lieu en plein air sur la place du marché. Les billets sont en vente à l'office de tourisme."],
+       "Le festival de jazz accueille cette année des musiciens venus de douze pays. Les concerts ont lieu en plein air sur la place du marché. Les billets sont en vente à l'office de tourisme.",
+       "La fromagerie du village produit un fromage de chèvre très apprécié. Les visiteurs peuvent assister à la traite le samedi matin. Une boutique vend les produits de la ferme.",
+       "Les élections régionales auront lieu au mois de juin. Trois candidats se sont déjà déclarés. Le débat télévisé est prévu pour la fin du mois de mai.",
+       "Notre agence immobilière propose des appartements à louer en centre-ville. La plupart disposent d'un balcon et d'une cave. Les visites se font uniquement sur rendez-vous.",
+       "Le club de voile organise des stages pour débutants pendant l'été. Les enfants doivent savoir nager. Le matériel est fourni par le club."],
 }
 BOILERPLATE = {"en": "Cookie settings | Privacy policy | Contact", "de": "Cookie-Einstellungen | Datenschutz | Kontakt", "fr": "Paramètres des cookies | Confidentialité | Contact"}

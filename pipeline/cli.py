@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from parabeam.launchers.profiles import pipeline_options
 from parabeam.pipeline import accounts, refresh
 from parabeam.pipeline.export import FORMATS, export
+from parabeam.pipeline.progress import progress
 from parabeam.pipeline.report import write_report
 from parabeam.pipeline.build import build_mine, build_score, threshold_of
 from parabeam.pipeline.config import MineConfig, all_pairs, langs_of, parse_pairs, parse_size
@@ -35,6 +36,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--skip-reject-reasons", default="",
                      help="comma-separated reject reasons not to write as rows (still counted), e.g. unwanted_lang")
     run.add_argument("--log-level", default="WARNING", help="Python logging level (default WARNING)")
+    run.add_argument("--quiet", action="store_true", help="no progress line and no per-stage summary")
 
 
 def add_mining_options(parser: argparse.ArgumentParser) -> None:
@@ -147,14 +149,16 @@ def prepare_output(output: str, overwrite: bool) -> None:
         FileSystems.delete([output])
 
 
-def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], run: dict) -> dict:
+def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], run: dict,
+            quiet: bool = False) -> dict:
     """Run the pipeline, check that every stage's records add up, then write DIR/run.json (last: its
     presence marks a finished run) and the report."""
     started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
     build(pipeline)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with progress(not quiet):
+        result = pipeline.run()
+        result.wait_until_finish()
     stages = accounts.stage_accounts(accounts.counters(result))
     run = {**run, "parameters": {**cfg.as_json(), "threshold": threshold_of(cfg)}, "stages": stages,
            "timings": {"pipeline": round(time.monotonic() - started, 3)}}
@@ -163,9 +167,9 @@ def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], ru
         raise accounts.AccountingError("records do not add up:\n  " + "\n  ".join(problems))
     with FileSystems.create(FileSystems.join(cfg.output, "run.json")) as handle:
         handle.write(json.dumps(run, indent=2, sort_keys=True).encode())
-    for line in accounts.summary_lines(stages):
-        print(line)
-    print(f"report: {write_report(cfg.output)}")
+    report = write_report(cfg.output)
+    if not quiet:
+        print("\n".join(accounts.summary_lines(stages)) + f"\nreport: {report}")
     return run
 
 
@@ -173,7 +177,8 @@ def run_mine(args: argparse.Namespace, beam_args: list[str]) -> dict:
     cfg = mine_config(args)
     options = pipeline_options(args.runner, beam_args, args.profiles)
     prepare_output(cfg.output, args.overwrite)
-    return execute(cfg, options, lambda p: build_mine(p, cfg), {"command": "mine", "runner": args.runner})
+    return execute(cfg, options, lambda p: build_mine(p, cfg), {"command": "mine", "runner": args.runner},
+                   args.quiet)
 
 
 def refresh_parser(sub) -> None:
@@ -207,7 +212,7 @@ def run_refresh(args: argparse.Namespace, beam_args: list[str]) -> dict | None:
     options = pipeline_options(args.runner, beam_args, args.profiles)
     run = execute(cfg, options, lambda p: refresh.build_refresh(p, cfg, args.state, release, parents, cfg.max_urls),
                   {"command": "refresh", "runner": args.runner, "release": release,
-                   "parent": parents[-1] if parents else None, "listing": listing, "new_shards": new})
+                   "parent": parents[-1] if parents else None, "listing": listing, "new_shards": new}, args.quiet)
     with FileSystems.create(FileSystems.join(output, "manifest.json")) as handle:
         handle.write(json.dumps({key: run[key] for key in ("release", "parent", "listing", "new_shards",
                                                            "parameters", "stages")}, indent=2).encode())
@@ -242,7 +247,8 @@ def run_score(args: argparse.Namespace, beam_args: list[str]) -> dict:
                      score_input=args.bitext, score_columns=columns, **mining_settings(args))
     options = pipeline_options(args.runner, beam_args, args.profiles)
     prepare_output(cfg.output, args.overwrite)
-    return execute(cfg, options, lambda p: build_score(p, cfg), {"command": "score", "runner": args.runner})
+    return execute(cfg, options, lambda p: build_score(p, cfg), {"command": "score", "runner": args.runner},
+                   args.quiet)
 
 
 def report_parser(sub) -> None:
@@ -274,8 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     for add_parser in (mine_parser, score_parser, refresh_parser, report_parser, export_parser):
         add_parser(sub)
     args, beam_args = parser.parse_known_args(argv)
-    logging.basicConfig(level=getattr(args, "log_level", "WARNING").upper(),
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = getattr(args, "log_level", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if logging.getLevelName(level) >= logging.WARNING:
+        # Worker processes relay their own start-up warnings through the job service; they are noise here.
+        logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
     commands = {"mine": run_mine, "score": run_score, "refresh": run_refresh, "report": run_report,
                 "export": run_export}
     try:
