@@ -4,12 +4,12 @@ import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import assert_that, equal_to
 
 from parabeam.transforms.embedding_store import ShardEmbeddings, rows_per_shard, stored_vector
 from parabeam.transforms.encoders import load_encoder
 from parabeam.transforms.knn import BuildIndex, NearestNeighbours
-from parabeam.transforms.margin import RETRIEVALS, MarginMine, mine
+from parabeam.transforms.margin import RETRIEVALS, MarginMine, OneToOne, _one_to_one, mine
 from tests.helpers import SHARED_DATA
 
 FLORES = SHARED_DATA / "flores200_devtest"
@@ -76,3 +76,16 @@ def test_max_mode_recovers_hidden_translations_in_beam(sides):
     pairs = expected(src_rows, tgt_rows, 4, "ratio", "max")
     found = sum(s[2:] == t[2:] and int(s[2:]) < 120 for s, t, _d, _sc in pairs)
     assert found >= 110
+
+
+@pytest.mark.parametrize("rounds", [0, 1, 3])
+def test_distributed_one_to_one_equals_the_greedy(rounds):
+    """Random candidate pairs with many equal scores: the dominant-pair rounds plus the final greedy select
+    exactly what LASER's single greedy pass selects."""
+    rng = np.random.default_rng(rounds)
+    pairs = {(f"s{rng.integers(40):02d}", f"t{rng.integers(40):02d}") for _ in range(400)}
+    edges = [{"src_id": s, "tgt_id": t, "score": float(rng.integers(5))} for s, t in sorted(pairs)]
+    want = sorted((p["src_id"], p["tgt_id"]) for p in _one_to_one(None, edges))
+    with TestPipeline(runner="FnApiRunner") as p:
+        got = p | beam.Create(edges) | OneToOne(rounds) | beam.Map(lambda e: (e["src_id"], e["tgt_id"]))
+        assert_that(got, equal_to(want))

@@ -182,14 +182,62 @@ def _pair(key: tuple[str, str], grouped: dict) -> Iterator[dict]:
            "direction": "both" if len(sides) == 2 else sides[0]}
 
 
+def _rank(pair: dict) -> tuple:
+    """The greedy's order: best score first, then lower source id, then lower target id."""
+    return -pair["score"], pair["src_id"], pair["tgt_id"]
+
+
 def _one_to_one(_key, pairs: Iterable[dict]) -> Iterator[dict]:
-    """`max` retrieval: best score first (then lower source id, lower target id), each sentence once."""
+    """`max` retrieval in one go: best first, each source and target sentence used at most once."""
     seen_src, seen_tgt = set(), set()
-    for pair in sorted(pairs, key=lambda p: (-p["score"], p["src_id"], p["tgt_id"])):
+    for pair in sorted(pairs, key=_rank):
         if pair["src_id"] not in seen_src and pair["tgt_id"] not in seen_tgt:
             seen_src.add(pair["src_id"])
             seen_tgt.add(pair["tgt_id"])
             yield pair
+
+
+class _DominantRound(beam.PTransform):
+    """One round of the distributed one-to-one selection: a pair that is the best (by _rank) of every pair
+    sharing its source or its target is exactly one the greedy would take, so it is accepted, and every
+    other pair touching its sentences is dropped. Returns (accepted, remaining)."""
+
+    def expand(self, pairs):
+        def best_by(side: str):
+            return (pairs | f"By{side}" >> beam.Map(lambda p: (p[side], p))
+                    | f"Best{side}" >> beam.CombinePerKey(lambda found: min(found, key=_rank))
+                    | f"Pair{side}" >> beam.MapTuple(lambda _id, p: ((p["src_id"], p["tgt_id"]), p)))
+
+        accepted = ({"src": best_by("src_id"), "tgt": best_by("tgt_id")} | "Both" >> beam.CoGroupByKey()
+                    | "Dominant" >> beam.FlatMapTuple(
+                        lambda _key, found: found["src"][:1] if found["src"] and found["tgt"] else []))
+        remaining = pairs
+        for side in ("src_id", "tgt_id"):
+            remaining = ({"pair": remaining | f"Key{side}" >> beam.Map(lambda p, s=side: (p[s], p)),
+                          "taken": accepted | f"Taken{side}" >> beam.Map(lambda p, s=side: (p[s], None))}
+                         | f"Join{side}" >> beam.CoGroupByKey()
+                         | f"Free{side}" >> beam.FlatMapTuple(
+                             lambda _id, found: [] if found["taken"] else found["pair"]))
+        return accepted, remaining
+
+
+class OneToOne(beam.PTransform):
+    """LASER's `max` selection without gathering the candidates: `rounds` rounds of _DominantRound resolve
+    almost every pair in parallel (mutual best pairs go in the first), and only what is left, usually
+    nothing or a handful, is settled by the plain greedy in one worker. The result is the greedy's."""
+
+    def __init__(self, rounds: int = 3):
+        super().__init__()
+        self.rounds = rounds
+
+    def expand(self, pairs):
+        accepted = []
+        for number in range(self.rounds):
+            taken, pairs = pairs | f"Round{number}" >> _DominantRound()
+            accepted.append(taken)
+        rest = (pairs | "OneKey" >> beam.Map(lambda pair: (None, pair)) | "Gather" >> beam.GroupByKey()
+                | "Greedy" >> beam.FlatMapTuple(_one_to_one))
+        return [*accepted, rest] | "Selected" >> beam.Flatten()
 
 
 KEEP = {"fwd": ("fwd", "both"), "bwd": ("bwd", "both"), "intersect": ("both",), "max": ("fwd", "bwd", "both")}
@@ -199,8 +247,8 @@ class MarginMine(beam.PTransform):
     """(src->tgt neighbours, tgt->src neighbours) -> mined pairs {src_id, tgt_id, score, cosine, direction}
     scoring above the threshold.
 
-    Thresholding before the one-to-one selection gives LASER's result (see select()); the selection then
-    runs over the pairs above the threshold, a few percent of the sentences on real crawls, in one worker.
+    Thresholding before the one-to-one selection gives LASER's result (see select()), and OneToOne makes
+    that selection without gathering the pairs in one worker.
     """
 
     def __init__(self, margin: str, retrieval: str, threshold: float):
@@ -219,10 +267,7 @@ class MarginMine(beam.PTransform):
                  | "Pairs" >> beam.FlatMapTuple(_pair)
                  | "Keep" >> beam.Filter(lambda pair, keep, t: pair["direction"] in keep and pair["score"] > t,
                                          KEEP[self.retrieval], self.threshold))
-        if self.retrieval != "max":
-            return pairs
-        return (pairs | "OneKey" >> beam.Map(lambda pair: (None, pair)) | "Gather" >> beam.GroupByKey()
-                | "OneToOne" >> beam.FlatMapTuple(_one_to_one))
+        return pairs | "OneToOne" >> OneToOne() if self.retrieval == "max" else pairs
 
 
 def _attach(side: str):
