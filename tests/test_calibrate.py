@@ -13,7 +13,8 @@ import yaml
 
 from benchmarks import bucc
 from parabeam.pipeline.calibrate import (
-    FLOOR, Point, add_calibrate_parser, bucc_set, choose, load_profile, run_calibrate, sweep)
+    FLOOR, Point, add_calibrate_parser, bucc_set, choose, run_calibrate, sweep)
+from parabeam.pipeline.encoder_profiles import load_profile
 from parabeam.transforms.margin import mine
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
