@@ -30,6 +30,7 @@ setup(
         "langcodes>=3.4",
         "pyyaml>=6",
         "matplotlib>=3.8",
+        "threadpoolctl>=3",
     ],
     extras_require={
         "gpu": ["torch>=2.4", "faiss-gpu-cu12>=1.9", "sentence-transformers>=3"],

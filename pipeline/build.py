@@ -66,7 +66,8 @@ def embed_and_index(store: beam.PCollection, rejects: list[beam.PCollection], cf
     encoder = get_encoder(cfg.encoder)
     slug = encoder_slug(encoder.name, encoder.version)
     vectors, embed_rejects = store | "Embed" >> CachedEmbed(
-        cfg.encoder, cache_location(cfg), batch_chars=cfg.batch_chars)
+        cfg.encoder, cache_location(cfg), batch_chars=cfg.batch_chars,
+        accelerator=cfg.accelerator if encoder.uses_torch else None)
     rejects.append(embed_rejects)
     vectors = by_lang(vectors, cfg.langs, "VectorsByLang")
     shards, indexes = {}, {}
@@ -80,7 +81,7 @@ def embed_and_index(store: beam.PCollection, rejects: list[beam.PCollection], cf
 
 def neighbours(shards: dict, indexes: dict, src: str, tgt: str, cfg: MineConfig):
     """k nearest neighbours both ways between two languages' shards."""
-    knn = NearestNeighbours(k=cfg.k, nprobe=cfg.nprobe)
+    knn = NearestNeighbours(k=cfg.k, nprobe=cfg.nprobe, accelerator=cfg.accelerator)
     return ((shards[src], indexes[tgt]) | f"KNN[{src}->{tgt}]" >> knn,
             (shards[tgt], indexes[src]) | f"KNN[{tgt}->{src}]" >> knn)
 

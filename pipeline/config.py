@@ -65,6 +65,7 @@ class MineConfig:
     nprobe: int = 16
     memory_budget: int = 8 * 1000 ** 3
     embedding_cache: str | None = None
+    accelerator: str | None = None    # Beam resource hint for the GPU stages (torch encoding, FAISS search)
     skip_reject_reasons: tuple[str, ...] = ()
 
     def as_json(self) -> dict:

@@ -46,6 +46,9 @@ def add_mining_options(parser: argparse.ArgumentParser) -> None:
                         help="FAISS index per target shard; auto picks by corpus size")
     mining.add_argument("--nprobe", type=int, default=16, help="IVF cells searched per query")
     mining.add_argument("--memory-budget", default="8GB", help="per-worker memory budget; sets shard sizes")
+    mining.add_argument("--accelerator", metavar="HINT",
+                        help="resource hint for the GPU stages (torch encoders, FAISS search), e.g. "
+                             "'type:nvidia-l4;count:1;install-nvidia-driver'; Dataflow schedules them on GPU workers")
     mining.add_argument("--embedding-cache",
                         help="where embeddings are cached by content (default: OUTPUT/../embedding-cache)")
 
@@ -69,7 +72,7 @@ def mining_settings(args: argparse.Namespace) -> dict:
         retrieval=args.retrieval, threshold=args.threshold, max_score=args.max_score,
         max_length_ratio=args.max_length_ratio, drop_identical=not args.keep_identical, index=args.index,
         nprobe=args.nprobe, memory_budget=parse_size(args.memory_budget), embedding_cache=args.embedding_cache,
-        skip_reject_reasons=tuple(filter(None, args.skip_reject_reasons.split(","))))
+        accelerator=args.accelerator, skip_reject_reasons=tuple(filter(None, args.skip_reject_reasons.split(","))))
     if args.encoder_profile:
         profile = load_profile(args.encoder_profile)
         settings.update({key: profile[key] for key in ("encoder", "margin", "k", "retrieval")})

@@ -117,10 +117,10 @@ class CachedEmbed(beam.PTransform):
     are added as one more Parquet part per run, written through Beam's sink (complete or absent).
     """
 
-    def __init__(self, encoder: str, cache_root: str, batch_chars: int):
+    def __init__(self, encoder: str, cache_root: str, batch_chars: int, accelerator: str | None = None):
         super().__init__()
         spec = get_encoder(encoder)
-        self.encoder, self.batch_chars = encoder, batch_chars
+        self.encoder, self.batch_chars, self.accelerator = encoder, batch_chars, accelerator
         self.cache_dir = FileSystems.join(cache_root, encoder_slug(spec.name, spec.version))
 
     def expand(self, rows):
@@ -136,7 +136,8 @@ class CachedEmbed(beam.PTransform):
                      | "Lookup" >> beam.ParDo(_Lookup()).with_outputs("miss", main="hit"))
         keys = looked_up.miss | "MissKeys" >> beam.Map(
             lambda row: ((row["lang"], row["id"]), sentence_id(row["text"])))
-        fresh, rejects = looked_up.miss | "Embed" >> Embed(self.encoder, batch_chars=self.batch_chars)
+        fresh, rejects = looked_up.miss | "Embed" >> Embed(self.encoder, batch_chars=self.batch_chars,
+                                                               accelerator=self.accelerator)
         stored = fresh | "Float16" >> beam.Map(to_float16_row)
         entries = ({"vector": stored | "ById" >> beam.Map(lambda row: ((row["lang"], row["id"]), row["vector"])),
                     "key": keys}

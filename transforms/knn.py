@@ -287,12 +287,14 @@ class NearestNeighbours(beam.PTransform):
     """(query shards, index shards) -> (query id, ((similarity, target id), ...) best first, at most k).
 
     Every query shard meets every index shard as its own element, so the search fans out over workers;
-    only shard descriptions travel as side inputs, never vectors.
+    only shard descriptions travel as side inputs, never vectors. With an `accelerator` hint the search step
+    asks for GPU workers, where FAISS uses every GPU it sees.
     """
 
-    def __init__(self, k: int, nprobe: int):
+    def __init__(self, k: int, nprobe: int, accelerator: str | None = None):
         super().__init__()
         self.k, self.nprobe = k, nprobe
+        self.hints = {"accelerator": accelerator} if accelerator else {}
 
     def expand(self, pcolls):
         query_shards, index_shards = pcolls
@@ -300,5 +302,5 @@ class NearestNeighbours(beam.PTransform):
                 | "Pairs" >> beam.FlatMap(lambda index, queries: [(query, index) for query in queries],
                                           beam.pvalue.AsList(query_shards))
                 | "Spread" >> beam.Reshuffle()
-                | "Search" >> beam.ParDo(_SearchPair(self.k, self.nprobe))
+                | "Search" >> beam.ParDo(_SearchPair(self.k, self.nprobe)).with_resource_hints(**self.hints)
                 | "Merge" >> beam.CombinePerKey(TopK(self.k)))
