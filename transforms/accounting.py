@@ -1,6 +1,7 @@
 """Counters and reject records shared by every stage, so that in = out + rejects can be checked."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import apache_beam as beam
@@ -13,8 +14,13 @@ NAMESPACE = "parabeam"
 
 def count(stage: str, what: str, lang: str | None = None, n: int = 1) -> None:
     """Increment the counter `stage/what[/lang]`; `what` is `in`, `out` or `reject:<reason>`."""
-    name = f"{stage}/{what}" if lang is None else f"{stage}/{what}/{lang}"
-    Metrics.counter(NAMESPACE, name).inc(n)
+    _counter(f"{stage}/{what}" if lang is None else f"{stage}/{what}/{lang}").inc(n)
+
+
+@functools.lru_cache(maxsize=4096)
+def _counter(name: str):
+    """Counters are looked up per call site; making one per record cost more than the record's LID."""
+    return Metrics.counter(NAMESPACE, name)
 
 
 def reject(stage: str, reason: str, *, lang: str = "", shard: str = "", record: int = -1,

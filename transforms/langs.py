@@ -69,8 +69,13 @@ _SCRIPT_CHARS = {
 }
 
 
+_ANY_SCRIPT_CHAR = re.compile("|".join(pattern.pattern for pattern in _SCRIPT_CHARS.values()))
+
+
 def script_of(text: str) -> str:
     """The script family of most of `text`'s letters: han, kana (Japanese), hangul, thai or other."""
+    if not _ANY_SCRIPT_CHAR.search(text):  # the common case, decided without looking at every character
+        return "other"
     letters = sum(1 for ch in text if unicodedata.category(ch)[0] in "LM")
     if not letters:
         return "other"
