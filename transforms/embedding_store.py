@@ -124,7 +124,7 @@ class CachedEmbed(beam.PTransform):
         self.cache_dir = FileSystems.join(cache_root, encoder_slug(spec.name, spec.version))
 
     def expand(self, rows):
-        pattern = FileSystems.join(self.cache_dir, "*.parquet")
+        pattern = FileSystems.join(self.cache_dir, "*", "*.parquet")   # one folder per run that added vectors
         if FileSystems.match([pattern])[0].metadata_list:
             cached = (rows.pipeline | "ReadCache" >> ReadFromParquet(pattern)
                       | "CacheKeys" >> beam.Map(lambda entry: (entry["key"], entry["vector"])))
