@@ -122,10 +122,6 @@ def test_second_refresh_merges_the_old_and_new_store_parts(second_refresh):
     assert sum(parts) > released        # crawl 2 repeats crawl 1's sentences
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "transforms/embedding_store.py CachedEmbed.expand looks for cache entries at CACHE/<encoder>/*.parquet, "
-    "but write_parquet (transforms/write.py) puts each run's entries in a folder, CACHE/<encoder>/run-<uuid>/"
-    "part-*.parquet, so the cache is never read and every refresh re-embeds every sentence"))
 def test_second_refresh_embeds_only_sentences_it_has_not_seen(second_refresh):
     state, _seconds = second_refresh
     seen = {row["text"] for rows in sentences(release_dir(state, "r0001")).values() for row in rows}
