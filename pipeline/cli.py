@@ -22,7 +22,7 @@ from parabeam.pipeline.export import FORMATS, export
 from parabeam.pipeline.options import (add_crawl_options, add_mining_options, add_run_options, crawl_settings,
                                        mining_settings)
 from parabeam.pipeline.report import write_report
-from parabeam.pipeline.run import execute, prepare_output
+from parabeam.pipeline.run import execute, prepare_output, remove_folders
 
 
 def mine_parser(sub) -> None:
@@ -93,7 +93,8 @@ def run_refresh(args: argparse.Namespace, beam_args: list[str]) -> dict | None:
     release = refresh.next_release(ledger)
     parents = [entry["release"] for entry in ledger["releases"]]
     output = FileSystems.join(args.state, "releases", release)
-    refresh.clear([output, FileSystems.join(args.state, "store", release)])
+    # A killed refresh's leftovers: not in the ledger, so nothing refers to them.
+    remove_folders([output, FileSystems.join(args.state, "store", release)])
     cfg = MineConfig(output=output, inputs=tuple(new), **crawl_settings(args),
                      **{**mining_settings(args), "embedding_cache": args.embedding_cache
                         or FileSystems.join(args.state, "embedding-cache")})

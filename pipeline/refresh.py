@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from typing import Iterable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -70,13 +69,6 @@ def processed_shards(ledger: dict) -> set[str]:
 
 def next_release(ledger: dict) -> str:
     return f"r{len(ledger['releases']) + 1:04d}"
-
-
-def clear(paths: Iterable[str]) -> None:
-    """Remove a killed refresh's leftovers (they are not in the ledger, so nothing refers to them)."""
-    existing = [path for path in paths if FileSystems.exists(path)]
-    if existing:
-        FileSystems.delete(existing)
 
 
 class MergeStoreRows(beam.CombineFn):

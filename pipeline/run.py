@@ -8,6 +8,7 @@ from typing import Callable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.localfilesystem import LocalFileSystem
 
 from parabeam.pipeline import accounts
 from parabeam.pipeline.build import threshold_of
@@ -18,14 +19,29 @@ from parabeam.pipeline.report import write_report
 log = logging.getLogger("parabeam")
 
 
+def holds_files(folder: str) -> bool:
+    """Whether anything is stored under `folder`. Object stores have no folders to ask about, only objects
+    under a prefix (Beam's `*` stops at `/`, `**` does not)."""
+    return FileSystems.exists(folder) or bool(FileSystems.match([FileSystems.join(folder, "**")])[0].metadata_list)
+
+
+def remove_folders(folders: list[str]) -> None:
+    """Delete each folder and everything under it, on any Beam filesystem (object stores delete everything
+    under a path that ends in `/`; the local filesystem removes a directory tree)."""
+    present = [folder.rstrip("/") + ("" if isinstance(FileSystems.get_filesystem(folder), LocalFileSystem) else "/")
+               for folder in folders if holds_files(folder)]
+    if present:
+        FileSystems.delete(present)
+
+
 def prepare_output(output: str, overwrite: bool) -> None:
     """A finished run (run.json present) is kept unless --overwrite; a killed run's leftovers are cleared."""
     finished = FileSystems.exists(FileSystems.join(output, "run.json"))
     if finished and not overwrite:
         raise ValueError(f"{output} already holds a finished run (run.json); pass --overwrite to replace it")
-    if FileSystems.exists(output):
+    if holds_files(output):
         log.warning("clearing %s (%s)", output, "--overwrite" if finished else "left by an unfinished run")
-        FileSystems.delete([output])
+        remove_folders([output])
 
 
 def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], run: dict,

@@ -74,11 +74,6 @@ def test_gcs_run_mines_what_the_local_run_mines(gcs_run, demo_reference):
     assert_same_bitext(bitext(gcs_run), bitext(demo_reference))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline/cli.py prepare_output (and refresh.clear) test FileSystems.exists(output), which is False for a "
-    "gs:// prefix (GCS has objects, not folders), so a killed run's files are never deleted (nor a finished "
-    "run's with --overwrite); fix: look for objects under the prefix, FileSystems.match([output + '/**']) (Beam's '*' stops at '/'), "
-    "and delete output + '/' (GCSFileSystem.delete removes everything under a path ending in '/')"))
 def test_gcs_run_clears_what_a_killed_run_left(gcs_run):
     assert [leftover for leftover in LEFTOVERS if FileSystems.exists(f"{gcs_run}/{leftover}")] == []
 
