@@ -253,7 +253,8 @@ def run_calibrate(args: argparse.Namespace, beam_args: list[str]) -> dict:
     cfg = MineConfig(output=args.output, langs=tuple(sorted({src_lang, tgt_lang})), pairs=((src_lang, tgt_lang),),
                      sentence_files=((src_file, src_lang), (tgt_file, tgt_lang)),
                      **{**mining_settings(args), "threshold": FLOOR})
-    execute(cfg, options, lambda p: build_mine(p, cfg), {"command": "calibrate", "runner": args.runner})
+    execute(cfg, options, lambda p: build_mine(p, cfg), {"command": "calibrate", "runner": args.runner},
+            quiet=args.quiet)
 
     curve = sweep(mined_pairs(args.output, pair), gold, FLOOR)
     best = choose(curve)
