@@ -16,7 +16,7 @@ import pytest
 pytest.register_assert_rewrite("tests.crawl_fixtures")  # it is imported here before pytest_plugins loads it
 
 from parabeam.pipeline.cli import main
-from tests.crawl_fixtures import (DEMO, LANGS, any_file_under, assert_same_bitext, bitext, dataset_rows,
+from tests.crawl_fixtures import (DEMO, LANGS, ONE_WORKER, any_file_under, assert_same_bitext, bitext, dataset_rows,
                                   kill_when, mine, mine_args, run_json, start_cli)
 from tests.faults.make_faults import make_fault_corpus
 
@@ -44,7 +44,7 @@ def fault_corpus(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def fault_run(fault_corpus, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("fault_run") / "out"
-    mine(fault_corpus["patterns"], output, FAULT_LANGS)
+    mine(fault_corpus["patterns"], output, FAULT_LANGS, *ONE_WORKER)
     return output
 
 
@@ -55,7 +55,7 @@ def clean_run(fault_corpus, fault_run, tmp_path_factory) -> tuple[Path, float]:
     output = tmp_path_factory.mktemp("clean_run") / "out"
     shutil.copytree(fault_run, output)
     started = time.time()
-    mine(fault_corpus["clean_patterns"], output, FAULT_LANGS, "--overwrite")
+    mine(fault_corpus["clean_patterns"], output, FAULT_LANGS, *ONE_WORKER, "--overwrite")
     return output, started
 
 
