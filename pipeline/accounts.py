@@ -58,13 +58,15 @@ def imbalances(stages: dict[str, dict]) -> list[str]:
 
 
 def summary_lines(stages: dict[str, dict]) -> list[str]:
-    """One line per stage: records in and out, drops by reason, and output by language."""
+    """One line per stage: records in and out, drops by reason, other counts (cache hits), output by language."""
     lines = []
     for stage, account in stages.items():
         drops = ", ".join(f"{reason} {n}" for kind in DROP_KINDS for reason, n in sorted(account[kind].items()))
+        others = ", ".join(f"{kind} {value}" for kind, value in sorted(account.items())
+                           if isinstance(value, int) and kind not in ("in", "out", "produced"))
         langs = " ".join(f"{lang}:{values.get('out', 0)}" for lang, values in sorted(account["by_lang"].items())
                          if values.get("out"))
         entering = account.get("produced", account["in"])
-        lines.append(f"{stage:>14}: in {entering:>8}  out {account['out']:>8}"
+        lines.append(f"{stage:>14}: in {entering:>8}  out {account['out']:>8}" + (f"  {others}" if others else "")
                      + (f"  dropped: {drops}" if drops else "") + (f"  [{langs}]" if langs else ""))
     return lines

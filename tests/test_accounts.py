@@ -11,6 +11,7 @@ def test_accounts_balance_and_report_by_reason_and_language():
     assert stages["lid"]["reject"] == {"too_short": 2, "low_confidence": 1}
     assert imbalances(stages) == []
     assert any("too_short 2" in line for line in summary_lines(stages))
+    assert any("hit 5" in line for line in summary_lines(stage_accounts({"embed_cache/hit/de": 5})))
 
 
 def test_a_lost_record_is_an_imbalance():
