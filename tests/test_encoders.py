@@ -11,7 +11,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from parabeam import schemas
 from parabeam.transforms.accounting import NAMESPACE
-from parabeam.transforms.embed import Embed, EncoderModelHandler, from_float16_row, to_float16_row
+from parabeam.transforms.embed import (DeterministicBatches, Embed, EncoderModelHandler, cut_by_chars, from_float16_row,
+                                      to_float16_row)
 from parabeam.transforms.encoders import (EncoderSpec, MuseEncoder, get_encoder, load_encoder,
                                           register_encoder)
 
@@ -133,13 +134,21 @@ def _check_vectors(got, ids, expected):
     np.testing.assert_allclose(np.array([vector for _id, _lang, vector in got]), expected, atol=1e-5)
 
 
-def test_embed_batches_by_characters():
-    handler = EncoderModelHandler("muse", batch_chars=300)
-    rows = [store_row(i, "x" * 100) for i in range(7)]
-    with TestPipeline(runner="FnApiRunner") as p:
-        sizes = (p | beam.Create(rows) | beam.BatchElements(**handler.batch_elements_kwargs())
-                 | beam.Map(lambda batch: sum(len(row["text"]) for row in batch)))
-        assert_that(sizes | beam.combiners.Top.Largest(1), equal_to([[300]]))
+def test_batches_are_bounded_by_characters_and_independent_of_input_order(tmp_path):
+    assert [len(batch) for batch in cut_by_chars([store_row(i, "x" * 100) for i in range(7)], 300)] == [3, 3, 1]
+    assert [len(batch) for batch in cut_by_chars([store_row(0, "x" * 900), store_row(1, "y")], 300)] == [1, 1]
+    rows = [store_row(i, "x" * (10 + i % 7)) for i in range(200)]
+    made = []
+    for name, order in (("forward", rows), ("backward", rows[::-1])):
+        with TestPipeline(runner="FnApiRunner") as p:
+            (p | beam.Create(order, reshuffle=True) | DeterministicBatches(300)
+             | beam.Map(lambda batch: " ".join(row["id"] for row in batch))
+             | beam.io.WriteToText(str(tmp_path / name)))
+        made.append(sorted(line for path in tmp_path.glob(f"{name}*") for line in path.read_text().splitlines()))
+    assert made[0] == made[1] and len(made[0]) >= 10
+    chars = {row["id"]: len(row["text"]) for row in rows}
+    assert all(sum(chars[i] for i in line.split()) <= 300 for line in made[0])
+    assert sorted(i for line in made[0] for i in line.split()) == sorted(chars)
 
 
 def test_accelerator_only_for_torch_encoders(minilm_path):

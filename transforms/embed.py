@@ -2,12 +2,18 @@
 RunInference so the model is loaded once per worker process and shared by its threads.
 
 Batches are bounded by characters, not sentences, so one batch costs about the same whatever the sentence
-lengths. A batch that fails to encode is retried sentence by sentence; only the sentences that still fail
-are rejected (`embed_failed`), so one bad sentence never costs its batch or the job.
+lengths, and they are made deterministically (hash buckets of sentence ids, sorted, cut by characters):
+an encoder's floating point result for a sentence varies in its last bits with the batch around it (BLAS
+kernels depend on the batch's shape), so batches that followed bundling would make vectors, and mined
+scores, depend on the runner and worker count. A batch that fails to encode is retried sentence by
+sentence; only the sentences that still fail are rejected (`embed_failed`), so one bad sentence never
+costs its batch or the job.
 """
 from __future__ import annotations
 
 import logging
+import math
+import zlib
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import apache_beam as beam
@@ -67,16 +73,14 @@ def from_float16_row(row: dict) -> dict:
 
 
 class EncoderModelHandler(ModelHandler[dict, Any, Encoder]):
-    """RunInference handler for an encoder spec. Batches hold up to `batch_chars` characters: Beam 2.77's
-    BatchElements measures batch size in `element_size_fn` units (it has no max_batch_weight), so min = max =
-    the budget gives fixed-cost batches. On a GPU the model is shared across the worker's processes
+    """RunInference handler for an encoder spec, fed the batches DeterministicBatches makes (RunInference's
+    own batching would follow bundling). On a GPU the model is shared across the worker's processes
     (Beam's MultiProcessShared) so the accelerator holds one copy, not one per process; CPU models stay
     per process, where calls through a proxy process would only add copying."""
 
-    def __init__(self, encoder: str, batch_chars: int = DEFAULT_BATCH_CHARS, accelerator: str | None = None):
+    def __init__(self, encoder: str, accelerator: str | None = None):
         super().__init__()
         self._encoder = encoder
-        self._batch_chars = batch_chars
         self._accelerator = accelerator
 
     def load_model(self) -> Encoder:
@@ -86,15 +90,45 @@ class EncoderModelHandler(ModelHandler[dict, Any, Encoder]):
                       inference_args: dict | None = None) -> Iterable[dict | Failed]:
         return list(encode_rows(model, batch))
 
-    def batch_elements_kwargs(self) -> dict:
-        return {"min_batch_size": self._batch_chars, "max_batch_size": self._batch_chars,
-                "element_size_fn": text_chars}
-
     def share_model_across_processes(self) -> bool:
         return self._accelerator is not None
 
     def get_resource_hints(self) -> dict:
         return {"accelerator": self._accelerator} if self._accelerator else {}
+
+
+def cut_by_chars(rows: Sequence[dict], budget: int) -> Iterator[list[dict]]:
+    """Consecutive runs of rows holding at most `budget` characters each (a longer sentence goes alone)."""
+    batch, chars = [], 0
+    for row in rows:
+        if batch and chars + text_chars(row) > budget:
+            yield batch
+            batch, chars = [], 0
+        batch.append(row)
+        chars += text_chars(row)
+    if batch:
+        yield batch
+
+
+class DeterministicBatches(beam.PTransform):
+    """Rows -> lists of rows whose make-up depends only on the set of sentences, never on bundling: rows go
+    to one of ceil(total characters / budget) buckets by a hash of their id, and each bucket is sorted and cut
+    into batches of at most `budget` characters."""
+
+    def __init__(self, batch_chars: int):
+        super().__init__()
+        self.batch_chars = batch_chars
+
+    def expand(self, rows):
+        buckets = (rows | "Chars" >> beam.Map(text_chars) | "Total" >> beam.CombineGlobally(sum)
+                   | "Buckets" >> beam.Map(lambda chars, budget: max(1, math.ceil(chars / budget)),
+                                           self.batch_chars))
+        return (rows
+                | "Bucket" >> beam.Map(lambda row, n: (zlib.crc32(row["id"].encode()) % n, row),
+                                       beam.pvalue.AsSingleton(buckets))
+                | "Group" >> beam.GroupByKey()
+                | "Cut" >> beam.FlatMapTuple(lambda _bucket, found, budget=self.batch_chars: cut_by_chars(
+                    sorted(found, key=lambda row: (row["lang"], row["id"])), budget)))
 
 
 class _Route(beam.DoFn):
@@ -122,9 +156,11 @@ class Embed(beam.PTransform):
         spec = get_encoder(encoder)
         if accelerator and not spec.uses_torch:
             raise ValueError(f"encoder {spec.name!r} runs on CPU only; accelerator={accelerator!r} needs hf: or st:")
-        self._handler = EncoderModelHandler(spec.name, batch_chars, accelerator)
+        self._handler = EncoderModelHandler(spec.name, accelerator)
+        self._batch_chars = batch_chars
 
     def expand(self, rows: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        results = rows | "Encode" >> RunInference(self._handler)
+        batches = rows | "Batch" >> DeterministicBatches(self._batch_chars)
+        results = batches | "Encode" >> RunInference(self._handler.with_no_batching())
         routed = results | "Route" >> beam.ParDo(_Route()).with_outputs(REJECTS_TAG, main="main")
         return routed.main, routed[REJECTS_TAG]
