@@ -1,4 +1,5 @@
-"""Comparable-corpus (BUCC-style) mining sets built from the shared evaluation data, and their scoring.
+"""Comparable-corpus (BUCC-style) mining sets built from the shared evaluation data (scored with
+parabeam.pipeline.calibrate's sweep).
 
 A few known translation pairs (FLORES-200 devtest, Tatoeba) are hidden among sentences that have no
 translation on the other side (other FLORES lines, other Tatoeba sides, sentences of the Common Crawl
@@ -10,7 +11,8 @@ text), and a FLORES line (all nine files) or a Tatoeba line pair links its nodes
 classes are what can translate each other: FLORES being n-way parallel, and Tatoeba sides sharing
 English sentences, a class may hold texts of many languages. A gold pair is a pair of lines the data
 aligns directly, and its class is given to both sides; every other class is given to one side only,
-so no distractor has a known translation, direct or through a third language, on the other side. Web sentences join a class only when their text equals a known one; that two distinct web
+so no distractor has a known translation, direct or through a third language, on the other side.
+Web sentences join a class only when their text equals a known one; that two distinct web
 sentences translate each other cannot be ruled out (the excerpt has 170 unrelated pages).
 """
 from __future__ import annotations
@@ -254,49 +256,6 @@ def write_bucc(directory: str | Path, pair: str, preset: str = "web", seed: int 
 def read_bucc(path: str | Path) -> list[tuple[str, str]]:
     """The (id, sentence) or (src_id, tgt_id) rows of a BUCC-format file."""
     return [tuple(line.split("\t", 1)) for line in Path(path).read_text(encoding="utf-8").splitlines()]
-
-
-def score(mined: set[tuple[str, str]], gold: set[tuple[str, str]]) -> dict[str, float]:
-    """Precision, recall and F1 of mined pairs against the gold pairs (0 where undefined)."""
-    hits = len(set(mined) & set(gold))
-    precision = hits / len(mined) if mined else 0.0
-    recall = hits / len(gold) if gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}
-
-
-def sweep(scored_pairs: Iterable[tuple[str, str, float]], gold: set[tuple[str, str]]
-          ) -> list[tuple[float, float, float, float]]:
-    """(threshold, precision, recall, F1) for each distinct cut, highest threshold first.
-
-    A threshold keeps the pairs scoring above it, as the pipeline's --threshold does; it lies midway
-    between the lowest kept score and the highest dropped one (-inf when every pair is kept). A pair
-    listed twice counts once, at its best score.
-    """
-    best: dict[tuple[str, str], float] = {}
-    for src, tgt, value in scored_pairs:
-        best[(src, tgt)] = max(value, best.get((src, tgt), -math.inf))
-    ranked = sorted(best.items(), key=lambda item: -item[1])
-    curve, hits = [], 0
-    for i, (key, value) in enumerate(ranked):
-        hits += key in gold
-        following = ranked[i + 1][1] if i + 1 < len(ranked) else -math.inf
-        if following == value:
-            continue
-        precision, recall = hits / (i + 1), hits / len(gold) if gold else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-        curve.append(((value + following) / 2, precision, recall, f1))
-    return curve
-
-
-def best_threshold(curve: list[tuple[float, float, float, float]], min_precision: float | None = None
-                   ) -> tuple[float, float, float, float] | None:
-    """The point of a `sweep` curve with the best F1 (the highest threshold on ties), or with
-    `min_precision`: the one of highest recall among those that reach it (None if none does)."""
-    if min_precision is None:
-        return max(curve, key=lambda point: point[3], default=None)
-    reaching = [point for point in curve if point[1] >= min_precision]
-    return max(reaching, key=lambda point: (point[2], point[0]), default=None)
 
 
 def main(argv: list[str] | None = None) -> None:

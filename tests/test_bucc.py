@@ -131,22 +131,3 @@ def test_files_round_trip_through_sentence_file_mode(tmp_path):
         assert_that(rejects, equal_to([]), label="no rejects")
 
 
-def test_score_by_hand():
-    gold = {("a", "x"), ("b", "y"), ("c", "z"), ("d", "w")}
-    result = bucc.score({("a", "x"), ("b", "y"), ("c", "w")}, gold)
-    assert result == pytest.approx({"precision": 2 / 3, "recall": 0.5, "f1": 4 / 7})
-    assert bucc.score(set(), gold) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-
-
-def test_sweep_and_best_threshold_by_hand():
-    gold = {("a", "x"), ("b", "y"), ("c", "z")}
-    scored = [("a", "x", 1.30), ("q", "r", 1.20), ("b", "y", 1.10), ("b", "y", 1.00), ("c", "z", 1.10),
-              ("s", "t", 1.05)]
-    curve = bucc.sweep(scored, gold)
-    assert [point[0] for point in curve] == pytest.approx([1.25, 1.15, 1.075, -math.inf])
-    assert [value for point in curve for value in point[1:]] == pytest.approx([
-        1.0, 1 / 3, 0.5, 0.5, 1 / 3, 0.4, 0.75, 1.0, 6 / 7, 0.6, 1.0, 0.75])
-    assert bucc.best_threshold(curve) == pytest.approx((1.075, 0.75, 1.0, 6 / 7))
-    assert bucc.best_threshold(curve, min_precision=0.9) == pytest.approx((1.25, 1.0, 1 / 3, 0.5))
-    assert bucc.best_threshold(curve, min_precision=0.6) == pytest.approx((1.075, 0.75, 1.0, 6 / 7))
-    assert bucc.best_threshold(bucc.sweep([("q", "r", 2.0)], gold), min_precision=0.5) is None
