@@ -18,7 +18,6 @@ sentences translate each other cannot be ruled out (the excerpt has 170 unrelate
 from __future__ import annotations
 
 import argparse
-import math
 import random
 from collections import defaultdict
 from functools import lru_cache
