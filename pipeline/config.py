@@ -62,7 +62,7 @@ class MineConfig:
     max_length_ratio: float | None = None
     drop_identical: bool = True
     index: str = "auto"
-    nprobe: int = 16
+    nprobe: int = 128   # knn.NPROBE, stopes' mining value
     memory_budget: int = 8 * 1000 ** 3
     embedding_cache: str | None = None
     accelerator: str | None = None    # Beam resource hint for the GPU stages (torch encoding, FAISS search)

@@ -77,7 +77,7 @@ def test_k_is_capped_by_the_number_of_targets():
 
 def test_index_choice_follows_stopes_table():
     assert choose_index(10_000) == "flat"
-    assert choose_index(10_001) == "ivfpq"
+    assert choose_index(10_001) == "ivf"
     assert [default_nlist(n) for n in (10_001, 80_000, 80_001, 250_001, 4_000_001, 500_000_001)] == [
         1024, 1024, 2048, 8192, 32768, 262144]
 
