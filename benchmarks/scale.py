@@ -1,0 +1,177 @@
+"""How the search and mining stages scale: wall time and peak memory against sentences per side.
+
+    python -m benchmarks.scale [--sizes 100000,300000] [--memory-budget 1GB] [--index auto] [--nprobe 128]
+
+Vectors are synthetic but shaped like real ones (corpus.synthetic around the real mUSE vectors of the
+shared data: non-English around non-English, English around English). Each size is written as embedding
+shards exactly as ShardEmbeddings lays them out (float16, ids of 16 hex characters, crc32 shard choice,
+rows sorted by id, rows_per_shard(512, --memory-budget) rows at most), then one Beam pipeline on the
+`local` runner profile (as `parabeam mine`) runs BuildIndex + NearestNeighbours both ways + MarginMine,
+wired as pipeline/build.py wires them. Wall time and the peak resident memory of this process and all its
+children (the Beam workers) are measured while it runs; the growth exponent is the slope of log(time) or
+log(memory) against log(size) between consecutive sizes and over all of them.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import logging
+import math
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics.metric import Metrics, MetricsFilter
+
+from benchmarks.bucc import LANGS
+from benchmarks.corpus import DEFAULT_NOISE, muse_vectors, real_side, synthetic
+from benchmarks.ingest import machine
+from benchmarks.monitor import Monitor, stage_seconds, tree_rss
+from parabeam.launchers.profiles import pipeline_options
+from parabeam.pipeline.config import parse_size
+from parabeam.transforms.embedding_store import rows_per_shard, shard_of, write_shard
+from parabeam.transforms.encoders import MUSE_DEFAULT_THRESHOLD, MUSE_DIM
+from parabeam.transforms.knn import NPROBE, BuildIndex, NearestNeighbours, choose_index
+from parabeam.transforms.margin import MarginMine
+
+RESULTS = Path(__file__).resolve().parent / "results"
+K = 4
+
+
+class Run(NamedTuple):
+    size: int
+    shards: int
+    kind: str
+    write_s: float
+    wall_s: float
+    peak_gb: float
+    runner_gb: float   # the main process alone: FnApiRunner holds shuffled data there
+    base_gb: float
+    pairs: int
+    mean_load: float
+    stages: dict[str, float]
+
+
+def write_side(vectors: np.ndarray, lang: str, directory: Path, limit: int) -> list[dict]:
+    """Shard files as ShardEmbeddings writes them -> [{'path', 'rows'}]."""
+    ids = np.array([hashlib.blake2b(f"{lang}{i}".encode(), digest_size=8).hexdigest() for i in range(len(vectors))])
+    num_shards = max(1, math.ceil(len(vectors) / limit))
+    which = np.array([shard_of(ident, num_shards) for ident in ids])
+    directory.mkdir(parents=True)
+    shards = []
+    for shard in range(num_shards):
+        rows = np.flatnonzero(which == shard)
+        rows = rows[np.argsort(ids[rows])]
+        path = str(directory / f"shard-{shard:05d}-of-{num_shards:05d}.npz")
+        write_shard(path, ids[rows].tolist(), vectors[rows])
+        shards.append({"path": path, "rows": len(rows)})
+    return shards
+
+
+def mine_shards(shards: dict[str, list[dict]], directory: Path, kind: str, nprobe: int) -> tuple[int, dict]:
+    """BuildIndex + NearestNeighbours + MarginMine on written shards, as build.py wires them: (mined pairs,
+    worker-seconds per stage)."""
+    pipeline = beam.Pipeline(options=pipeline_options("local", []))
+    pcolls, indexes = {}, {}
+    for lang, described in shards.items():
+        pcolls[lang] = pipeline | f"Shards[{lang}]" >> beam.Create(described)
+        indexes[lang] = pcolls[lang] | f"Index[{lang}]" >> BuildIndex(str(directory / "index" / lang), kind, nprobe)
+    knn = NearestNeighbours(k=K, nprobe=nprobe)
+    fwd = (pcolls["xx"], indexes["en"]) | "KNN[xx->en]" >> knn
+    bwd = (pcolls["en"], indexes["xx"]) | "KNN[en->xx]" >> knn
+    pairs = Metrics.counter("scale", "pairs")
+    ((fwd, bwd) | "Margin" >> MarginMine("ratio", "max", MUSE_DEFAULT_THRESHOLD)
+     | "CountPairs" >> beam.Map(lambda _pair: pairs.inc()))
+    result = pipeline.run()
+    result.wait_until_finish()
+    found = result.metrics().query(MetricsFilter().with_name("pairs"))["counters"]
+    return sum(counter.committed or 0 for counter in found), stage_seconds(result)
+
+
+def run_size(n: int, bases: dict[str, np.ndarray], args: argparse.Namespace, tmp: Path) -> Run:
+    limit = rows_per_shard(MUSE_DIM, parse_size(args.memory_budget))
+    started = time.perf_counter()
+    shards = {}
+    for lang, base in bases.items():
+        vectors = synthetic(base, n, args.noise, seed=n + len(shards))
+        shards[lang] = write_side(vectors, lang, tmp / "embeddings" / lang, limit)
+        del vectors
+    write_s = time.perf_counter() - started
+    gc.collect()
+    base_gb = tree_rss(os.getpid()) / 1e9
+    with Monitor() as monitor:
+        started = time.perf_counter()
+        pairs, stages = mine_shards(shards, tmp, args.index, args.nprobe)
+        wall_s = time.perf_counter() - started
+    kind = choose_index(n) if args.index == "auto" else args.index
+    return Run(n, len(shards["en"]), kind, write_s, wall_s, monitor.peak_rss / 1e9, monitor.peak_root_rss / 1e9,
+               base_gb, pairs, monitor.mean_load, stages)
+
+
+def exponent(a: float, b: float, n_a: int, n_b: int) -> float:
+    return math.log(b / a) / math.log(n_b / n_a)
+
+
+def fitted_exponent(sizes: list[int], values: list[float]) -> float:
+    return float(np.polyfit(np.log(sizes), np.log(values), 1)[0])
+
+
+def report(runs: list[Run], command: str, args: argparse.Namespace) -> list[str]:
+    lines = [f"command: {command}",
+             f"index {args.index}, nprobe {args.nprobe}, k {K}, memory budget {args.memory_budget} "
+             f"({rows_per_shard(MUSE_DIM, parse_size(args.memory_budget)):,} rows per shard), noise {args.noise}", "",
+             "peak RSS: this process and the Beam workers; runner: this process alone; before: this process "
+             "before the pipeline (shards written)",
+             f"{'per side':>10}{'shards':>8}{'index':>7}{'write s':>9}{'pipeline s':>12}{'peak RSS GB':>13}"
+             f"{'runner':>8}{'before':>8}{'pairs':>9}{'load':>6}"]
+    for run in runs:
+        lines.append(f"{run.size:>10,}{run.shards:>8}{run.kind:>7}{run.write_s:>9.1f}{run.wall_s:>12.1f}"
+                     f"{run.peak_gb:>13.2f}{run.runner_gb:>8.2f}{run.base_gb:>8.2f}{run.pairs:>9,}{run.mean_load:>6.1f}")
+    lines += ["", "worker-seconds per stage (summed over worker processes):"]
+    for run in runs:
+        top = sorted(run.stages.items(), key=lambda item: -item[1])
+        lines.append(f"{run.size:>10,}: " + ", ".join(f"{stage} {seconds:.0f}" for stage, seconds in top if seconds >= 0.5))
+    if len(runs) > 1:
+        lines.append("")
+        for a, b in zip(runs, runs[1:]):
+            lines.append(f"growth {a.size:,} -> {b.size:,}: time x{b.wall_s / a.wall_s:.2f} "
+                         f"(exponent {exponent(a.wall_s, b.wall_s, a.size, b.size):.2f}), peak RSS "
+                         f"x{b.peak_gb / a.peak_gb:.2f} (exponent {exponent(a.peak_gb, b.peak_gb, a.size, b.size):.2f})")
+        sizes = [run.size for run in runs]
+        lines.append(f"fitted exponent over all sizes: time {fitted_exponent(sizes, [r.wall_s for r in runs]):.2f}, "
+                     f"peak RSS {fitted_exponent(sizes, [r.peak_gb for r in runs]):.2f}")
+    return lines + [machine()]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100000,300000", help="comma-separated sentences per side")
+    parser.add_argument("--memory-budget", default="1GB", help="as `parabeam mine --memory-budget`")
+    parser.add_argument("--index", default="auto", choices=["auto", "flat", "ivf", "ivfpq"])
+    parser.add_argument("--nprobe", type=int, default=NPROBE, help="as `parabeam mine --nprobe` (its default)")
+    parser.add_argument("--noise", type=float, default=DEFAULT_NOISE, help="synthetic noise scale")
+    parser.add_argument("--out", type=Path, help="report file (default: results/scale-<index>.txt)")
+    args = parser.parse_args(argv)
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    command = shlex.join(["python", "-m", "benchmarks.scale", *(sys.argv[1:] if argv is None else argv)])
+    bases = {"xx": muse_vectors(real_side(sorted(LANGS - {"en"}))), "en": muse_vectors(real_side(["en"]))}
+    out = args.out or RESULTS / f"scale-{args.index}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory(prefix="parabeam-scale-") as tmp:
+            runs.append(run_size(size, bases, args, Path(tmp)))
+        lines = report(runs, command, args)   # rewritten after every size, so a long run leaves its curve so far
+        out.write_text("\n".join(lines) + "\n")
+        print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    main()
