@@ -121,7 +121,7 @@ def mine_store(store: beam.PCollection, rejects: list[beam.PCollection], cfg: Mi
 def build_score(p: beam.Pipeline, cfg: MineConfig) -> None:
     """`parabeam score`: margin and cosine of existing pairs, neighbourhoods from the file's own two sides."""
     (src, tgt), = cfg.pairs
-    pairs, pair_rejects = p | "ReadPairs" >> ReadPairs(cfg.score_input, src, tgt, *cfg.score_columns)
+    pairs, pair_rejects = p | "ReadPairs" >> ReadPairs(cfg.score_input, *cfg.score_columns)
     sides = [side_sentences(pairs, "src", src), side_sentences(pairs, "tgt", tgt)]
     rejects = [pair_rejects]
     vectors, shards, indexes, _slug = embed_and_index(sides | "Sides" >> beam.Flatten(), rejects, cfg)

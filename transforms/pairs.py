@@ -33,8 +33,8 @@ def read_pairs(path: str, handle: BinaryIO, src_column: str, tgt_column: str) ->
 
 
 class _Read(beam.DoFn):
-    def __init__(self, src_lang: str, tgt_lang: str, src_column: str, tgt_column: str):
-        self.langs, self.columns = (src_lang, tgt_lang), (src_column, tgt_column)
+    def __init__(self, src_column: str, tgt_column: str):
+        self.columns = (src_column, tgt_column)
 
     def process(self, path: str) -> Iterator:
         with FileSystems.open(path) as handle:
@@ -62,9 +62,9 @@ def side_sentences(pairs: beam.PCollection, side: str, lang: str) -> beam.PColle
 class ReadPairs(beam.PTransform):
     """Bitext file -> (pairs {'row', 'src_id', 'tgt_id', 'src_text', 'tgt_text', 'fields'}, rejects)."""
 
-    def __init__(self, path: str, src_lang: str, tgt_lang: str, src_column: str = "1", tgt_column: str = "2"):
+    def __init__(self, path: str, src_column: str = "1", tgt_column: str = "2"):
         super().__init__()
-        self.path, self.read = path, _Read(src_lang, tgt_lang, src_column, tgt_column)
+        self.path, self.read = path, _Read(src_column, tgt_column)
 
     def expand(self, pbegin):
         result = (pbegin | beam.Create([self.path])
