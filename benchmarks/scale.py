@@ -3,9 +3,10 @@
     python -m benchmarks.scale [--sizes 100000,300000] [--memory-budget 1GB] [--index auto] [--nprobe 128]
 
 Vectors are synthetic but shaped like real ones (corpus.synthetic around the real mUSE vectors of the
-shared data: non-English around non-English, English around English). Each size is written as embedding
-shards exactly as ShardEmbeddings lays them out (float16, ids of 16 hex characters, crc32 shard choice,
-rows sorted by id, rows_per_shard(512, --memory-budget) rows at most), then one Beam pipeline on the
+shared data: non-English around non-English, English around English), with translations of 3% of the
+source vectors planted on the target side (corpus.plant_translations), as on a web crawl. Each size is
+written as embedding shards exactly as ShardEmbeddings lays them out (float16, ids of 16 hex characters,
+crc32 shard choice, rows sorted by id, rows_per_shard(512, --memory-budget) rows at most), then one Beam pipeline on the
 `local` runner profile (as `parabeam mine`) runs BuildIndex + NearestNeighbours both ways + MarginMine,
 wired as pipeline/build.py wires them. Wall time and the peak resident memory of this process and all its
 children (the Beam workers) are measured while it runs; the growth exponent is the slope of log(time) or
@@ -31,7 +32,7 @@ import numpy as np
 from apache_beam.metrics.metric import Metrics, MetricsFilter
 
 from benchmarks.bucc import LANGS
-from benchmarks.corpus import DEFAULT_NOISE, muse_vectors, real_side, synthetic
+from benchmarks.corpus import DEFAULT_NOISE, muse_vectors, plant_translations, real_side, synthetic
 from benchmarks.ingest import machine
 from benchmarks.monitor import Monitor, stage_seconds, tree_rss
 from parabeam.launchers.profiles import pipeline_options
@@ -98,11 +99,12 @@ def mine_shards(shards: dict[str, list[dict]], directory: Path, kind: str, nprob
 def run_size(n: int, bases: dict[str, np.ndarray], args: argparse.Namespace, tmp: Path) -> Run:
     limit = rows_per_shard(MUSE_DIM, parse_size(args.memory_budget))
     started = time.perf_counter()
-    shards = {}
-    for lang, base in bases.items():
-        vectors = synthetic(base, n, args.noise, seed=n + len(shards))
-        shards[lang] = write_side(vectors, lang, tmp / "embeddings" / lang, limit)
-        del vectors
+    source = synthetic(bases["xx"], n, args.noise, seed=n)
+    shards = {"xx": write_side(source, "xx", tmp / "embeddings" / "xx", limit)}
+    target, _gold = plant_translations(source, synthetic(bases["en"], n, args.noise, seed=n + 1), seed=n)
+    del source
+    shards["en"] = write_side(target, "en", tmp / "embeddings" / "en", limit)
+    del target
     write_s = time.perf_counter() - started
     gc.collect()
     base_gb = tree_rss(os.getpid()) / 1e9
@@ -133,20 +135,22 @@ def report(runs: list[Run], command: str, args: argparse.Namespace) -> list[str]
              f"{'runner':>8}{'before':>8}{'pairs':>9}{'load':>6}"]
     for run in runs:
         lines.append(f"{run.size:>10,}{run.shards:>8}{run.kind:>7}{run.write_s:>9.1f}{run.wall_s:>12.1f}"
-                     f"{run.peak_gb:>13.2f}{run.runner_gb:>8.2f}{run.base_gb:>8.2f}{run.pairs:>9,}{run.mean_load:>6.1f}")
+                     f"{run.peak_gb:>13.2f}{run.runner_gb:>8.2f}{run.base_gb:>8.2f}{run.pairs:>9,}"
+                     f"{run.mean_load:>6.1f}")
     lines += ["", "worker-seconds per stage (summed over worker processes):"]
     for run in runs:
         top = sorted(run.stages.items(), key=lambda item: -item[1])
-        lines.append(f"{run.size:>10,}: " + ", ".join(f"{stage} {seconds:.0f}" for stage, seconds in top if seconds >= 0.5))
+        lines.append(f"{run.size:>10,}: " + ", ".join(f"{stage} {seconds:.0f}" for stage, seconds in top
+                                                     if seconds >= 0.5))
     if len(runs) > 1:
         lines.append("")
         for a, b in zip(runs, runs[1:]):
-            lines.append(f"growth {a.size:,} -> {b.size:,}: time x{b.wall_s / a.wall_s:.2f} "
-                         f"(exponent {exponent(a.wall_s, b.wall_s, a.size, b.size):.2f}), peak RSS "
-                         f"x{b.peak_gb / a.peak_gb:.2f} (exponent {exponent(a.peak_gb, b.peak_gb, a.size, b.size):.2f})")
+            lines.append(f"growth {a.size:,} -> {b.size:,}: time x{b.wall_s / a.wall_s:.2f} (exponent "
+                         f"{exponent(a.wall_s, b.wall_s, a.size, b.size):.2f}), peak RSS x{b.peak_gb / a.peak_gb:.2f} "
+                         f"(exponent {exponent(a.peak_gb, b.peak_gb, a.size, b.size):.2f})")
         sizes = [run.size for run in runs]
-        lines.append(f"fitted exponent over all sizes: time {fitted_exponent(sizes, [r.wall_s for r in runs]):.2f}, "
-                     f"peak RSS {fitted_exponent(sizes, [r.peak_gb for r in runs]):.2f}")
+        lines.append(f"fitted exponent over all sizes: time {fitted_exponent(sizes, [r.wall_s for r in runs]):.2f},"
+                     f" peak RSS {fitted_exponent(sizes, [r.peak_gb for r in runs]):.2f}")
     return lines + [machine()]
 
 
