@@ -1,3 +1,5 @@
+import functools
+
 import faiss
 import numpy as np
 import pytest
@@ -5,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from parabeam.transforms.knn import build_index, choose_index, default_nlist, knn, merge_topk, search
+from parabeam.transforms.knn import (Neighbours, TopK, assign, build_index, choose_index, default_nlist, knn, merge_topk,
+                                    search)
 
 # Small integer vectors: every inner product is exact in float32, whatever order FAISS sums in, and ties
 # are frequent, so results can be compared exactly.
@@ -63,6 +66,48 @@ def test_merging_shard_topk_equals_topk_of_union(queries, targets, k, data):
     for q in range(len(queries)):   # one query at a time, as 1-D lists
         one = merge_topk([(sims[q], ids[q]) for sims, ids in parts], k)
         np.testing.assert_array_equal(one[1], whole[1][q])
+
+
+@settings(max_examples=60, deadline=None)
+@given(queries=int_vectors(1, 6), targets=int_vectors(1, 40), k=st.integers(1, 8), data=st.data())
+def test_topk_combiner_over_shard_blocks_equals_topk_of_union(queries, targets, k, data):
+    """The Beam combiner, fed per-shard neighbour blocks (string ids) in any order and grouping, gives the
+    top-k of one search over all targets, and says which shard each neighbour is in."""
+    shard_of = np.array(data.draw(st.lists(st.integers(0, 3), min_size=len(targets), max_size=len(targets))))
+    names = np.array([f"t{i:03d}" for i in range(len(targets))])
+    query_ids = np.array([f"q{i}" for i in range(len(queries))])
+    blocks = []
+    for shard in np.unique(shard_of):
+        members = np.flatnonzero(shard_of == shard)
+        sims, local = knn(queries, targets[members], k)
+        blocks.append(Neighbours(query_ids, sims, names[members][local], np.zeros(local.shape, np.int16),
+                                 (f"shard-{shard}",)))
+    order = data.draw(st.permutations(range(len(blocks))))
+    split = data.draw(st.integers(0, len(blocks)))
+    combine = TopK(k)
+    parts = [functools.reduce(combine.add_input, [blocks[i] for i in part], combine.create_accumulator())
+             for part in (order[:split], order[split:])]
+    merged = combine.extract_output(combine.merge_accumulators(parts))
+    want_sims, want = knn(queries, targets, k)
+    np.testing.assert_array_equal(merged.sims, want_sims)
+    np.testing.assert_array_equal(merged.targets, names[want])
+    np.testing.assert_array_equal(merged.ids, query_ids)
+    assert [[merged.shards[o] for o in row] for row in merged.origin] == \
+        [[f"shard-{shard_of[i]}" for i in row] for row in want]
+
+
+@pytest.mark.parametrize("kind", ["ivf", "ivfpq"])
+def test_search_over_lists_assigned_once_equals_plain_search(kind):
+    """The pipeline assigns each query shard to IVF lists once and scans every index shard with them."""
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((10_000, 64)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    index = build_index(data, kind, nlist=32, m=8, nprobe=4)
+    queries = data[:300] + 0.1 * rng.standard_normal((300, 64)).astype(np.float32)
+    want_sims, want_ids = search(index, queries, 4)
+    sims, ids = search(index, queries, 4, assign(index, queries, 4))
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_allclose(sims, want_sims, rtol=0, atol=1e-6)
 
 
 def test_k_is_capped_by_the_number_of_targets():

@@ -46,11 +46,21 @@ def shard_of(sentence_id: str, num_shards: int) -> int:
     return zlib.crc32(sentence_id.encode()) % num_shards
 
 
-def write_shard(path: str, ids: list[str], vectors: np.ndarray) -> None:
+def write_npz(path: str, **arrays: np.ndarray) -> None:
+    """Arrays to one .npz file on any Beam filesystem."""
     buffer = io.BytesIO()
-    np.savez(buffer, ids=np.asarray(ids, dtype=str), vectors=vectors.astype(np.float16))
+    np.savez(buffer, **arrays)
     with FileSystems.create(path) as handle:
         handle.write(buffer.getvalue())
+
+
+def read_npz(path: str) -> dict[str, np.ndarray]:
+    with FileSystems.open(path) as handle, np.load(io.BytesIO(handle.read()), allow_pickle=False) as data:
+        return dict(data)
+
+
+def write_shard(path: str, ids: list[str], vectors: np.ndarray) -> None:
+    write_npz(path, ids=np.asarray(ids, dtype=str), vectors=vectors.astype(np.float16))
 
 
 def stored_vector(vector: np.ndarray) -> np.ndarray:
@@ -60,9 +70,8 @@ def stored_vector(vector: np.ndarray) -> np.ndarray:
 
 def read_shard(path: str) -> tuple[np.ndarray, np.ndarray]:
     """(ids, unit-length float32 vectors) of one shard, rows in id order."""
-    with FileSystems.open(path) as handle:
-        data = np.load(io.BytesIO(handle.read()), allow_pickle=False)
-        return data["ids"], l2_normalise(data["vectors"])
+    data = read_npz(path)
+    return data["ids"], l2_normalise(data["vectors"])
 
 
 class _WriteShard(beam.DoFn):

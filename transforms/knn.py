@@ -8,11 +8,10 @@ Pure functions (numpy + FAISS) only, above the marker at the end; Beam wiring fo
 """
 from __future__ import annotations
 
-import heapq
 import math
 import os
 import zlib
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 # FAISS's OpenMP threads spin while idle by default; on workers whose cores are shared with Beam's own threads
 # (or other jobs) that spinning made index training ~10x slower in our measurements. Read when FAISS loads.
@@ -23,7 +22,7 @@ import numpy as np  # noqa: E402
 import apache_beam as beam  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
-from parabeam.transforms.embedding_store import read_shard  # noqa: E402
+from parabeam.transforms.embedding_store import read_npz, read_shard, write_npz  # noqa: E402
 
 # stopes (stopes/utils/mining_utils.py: determine_faiss_index_type): sentence count above which each IVF
 # size is used, always as OPQ64,IVFn,PQ64; at 10,000 sentences or fewer an exact flat index is faster and
@@ -44,11 +43,16 @@ def _f32(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def _best_first(sims: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k best of each row: similarity descending (NaN, a missing neighbour, last), then id
+    ascending (ids may be numbers or strings)."""
+    return np.lexsort((ids, -sims), axis=-1)[..., :k]
+
+
 def _top(sims: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k best of each row: similarity descending, then id ascending."""
-    order = np.lexsort((ids, -sims), axis=-1)[..., :k]
-    return (np.take_along_axis(sims, order, axis=-1).astype(np.float32),
-            np.take_along_axis(ids, order, axis=-1).astype(np.int64))
+    order = _best_first(sims, ids, k)
+    return np.take_along_axis(sims, order, axis=-1).astype(np.float32), np.take_along_axis(ids, order, axis=-1)
 
 
 def _on_gpus(index: faiss.Index, kind: str) -> faiss.Index:
@@ -60,17 +64,43 @@ def _on_gpus(index: faiss.Index, kind: str) -> faiss.Index:
     return faiss.index_cpu_to_all_gpus(index, options)
 
 
-def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _rotated(index: faiss.Index, queries: np.ndarray) -> np.ndarray:
+    """Queries as the IVF part of `index` sees them (after OPQ's rotation, when there is one)."""
+    if isinstance(index, faiss.IndexPreTransform):
+        for step in range(index.chain.size()):
+            queries = index.chain.at(step).apply(queries)
+    return queries
+
+
+def assign(index: faiss.Index, queries: np.ndarray, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+    """The IVF lists each query probes: (similarities, list numbers) [n, nprobe]. Every index shard of a
+    language shares one trained quantizer, so this is computed once per query shard, not once per pair."""
+    ivf = faiss.extract_index_ivf(index)
+    return ivf.quantizer.search(_rotated(index, _f32(queries)), min(nprobe, ivf.nlist))
+
+
+def search(index: faiss.Index, queries: np.ndarray, k: int,
+           coarse: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k of `queries` in `index` with ties broken by lower id. Fetches a few more than k; rows whose tie
-    at the k-th similarity reaches past what was fetched are searched again with twice as many."""
+    at the k-th similarity reaches past what was fetched are searched again with twice as many. With
+    `coarse` (from assign) an IVF index scans those lists instead of searching its quantizer again."""
     queries = _f32(queries)
+    if coarse is None:
+        def fetch_top(rows, fetch):
+            return index.search(queries[rows], fetch)
+    else:
+        ivf, rotated = faiss.extract_index_ivf(index), _rotated(index, queries)
+        lists = coarse[1].astype(np.int64)
+
+        def fetch_top(rows, fetch):
+            return ivf.search_preassigned(rotated[rows], fetch, lists[rows], coarse[0][rows])
     k = min(k, index.ntotal)
     sims = np.empty((len(queries), k), dtype=np.float32)
     ids = np.empty((len(queries), k), dtype=np.int64)
     todo = np.arange(len(queries))
     fetch = min(k + TIE_SLACK, index.ntotal)
     while len(todo) and k:
-        got_sims, got_ids = _top(*index.search(queries[todo], fetch), fetch)
+        got_sims, got_ids = _top(*fetch_top(todo, fetch), fetch)
         exhausted = (fetch == index.ntotal) | (got_ids[:, -1] < 0)
         settled = exhausted | (got_sims[:, k - 1] > got_sims[:, -1])
         sims[todo[settled]] = got_sims[settled, :k]
@@ -96,8 +126,32 @@ def merge_topk(parts: Iterable[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[
     if not parts:
         raise ValueError("merge_topk needs at least one part")
     sims = np.concatenate([np.asarray(part[0], dtype=np.float32) for part in parts], axis=-1)
-    ids = np.concatenate([np.asarray(part[1], dtype=np.int64) for part in parts], axis=-1)
+    ids = np.concatenate([np.asarray(part[1]) for part in parts], axis=-1)
     return _top(sims, ids, k)
+
+
+class Neighbours(NamedTuple):
+    """The k nearest neighbours of one query shard's sentences: one block of arrays, so that millions of
+    queries travel as a few elements. Rows follow the shard (id order), neighbours best first; a missing
+    neighbour (an IVF search that found fewer than k) has similarity NaN."""
+    ids: np.ndarray          # [n] query sentence ids
+    sims: np.ndarray         # [n, k] float32
+    targets: np.ndarray      # [n, k] the neighbours' sentence ids
+    origin: np.ndarray       # [n, k] int16: the embedding shard each neighbour is in, as a position in `shards`
+    shards: tuple[str, ...]  # embedding shard paths
+
+
+def merge_neighbours(a: Neighbours, b: Neighbours, k: int) -> Neighbours:
+    """The same queries' neighbours from two disjoint sets of target shards -> the top-k over their union,
+    ties by lower target id."""
+    shards = a.shards + tuple(shard for shard in b.shards if shard not in a.shards)
+    renumber = np.array([shards.index(shard) for shard in b.shards], dtype=np.int16)
+    sims = np.concatenate([a.sims, b.sims], axis=1)
+    targets = np.concatenate([a.targets, b.targets], axis=1)
+    order = _best_first(sims, targets, k)
+    origin = np.concatenate([a.origin, renumber[b.origin]], axis=1)
+    return Neighbours(a.ids, *(np.take_along_axis(part, order, axis=1) for part in (sims, targets, origin)),
+                      shards)
 
 
 def default_nlist(n: int) -> int:
@@ -202,17 +256,18 @@ class _Populate(beam.DoFn):
 
     def process(self, shard: dict, plan: dict) -> Iterator[dict]:
         if plan["kind"] == "flat":
-            yield {**shard, "kind": "flat", "index": None}
+            yield {**shard, "kind": "flat", "index": None, "trained": None}
             return
         index = _load_index(plan["template"])
         index.add(read_shard(shard["path"])[1])
         path = FileSystems.join(self.directory, shard["path"].rsplit("/", 1)[-1].replace(".npz", ".faiss"))
         _write_index(path, index)
-        yield {**shard, "kind": plan["kind"], "index": path}
+        yield {**shard, "kind": plan["kind"], "index": path, "trained": plan["template"]}
 
 
 class BuildIndex(beam.PTransform):
-    """Embedding shards of one language {'path', 'rows'} -> index shards {'path', 'rows', 'kind', 'index'}.
+    """Embedding shards of one language {'path', 'rows'} -> index shards {'path', 'rows', 'kind', 'index',
+    'trained'} ('trained': the empty trained index all shards were filled from; None for flat).
 
     The kind follows the corpus size (stopes' table) unless forced. IVF kinds are trained once on a bounded
     sample drawn evenly from every shard, then populated shard by shard in parallel.
@@ -236,8 +291,30 @@ class BuildIndex(beam.PTransform):
         return shards | "Populate" >> beam.ParDo(_Populate(self.directory), beam.pvalue.AsSingleton(plan))
 
 
+class _Assign(beam.DoFn):
+    """Query shard -> the same with 'coarse': a file of the IVF lists its queries probe in the other
+    language's index (assign), written beside that index; None for flat indexes and on GPUs, where the
+    quantizer search is cheap."""
+
+    def __init__(self, nprobe: int):
+        self.nprobe = nprobe
+
+    def process(self, query_shard: dict, index_shards: list[dict]) -> Iterator[dict]:
+        trained = {shard["trained"] for shard in index_shards} - {None}
+        if not trained or faiss.get_num_gpus() > 0:
+            yield {**query_shard, "coarse": None}
+            return
+        (template,) = trained
+        sims, lists = assign(_load_index(template), read_shard(query_shard["path"])[1], self.nprobe)
+        name = "-".join(query_shard["path"].rsplit("/", 2)[-2:]).replace(".npz", ".coarse.npz")
+        path = FileSystems.join(FileSystems.split(template)[0], "coarse", name)
+        write_npz(path, sims=sims, lists=lists.astype(np.int32))
+        yield {**query_shard, "coarse": path}
+
+
 class _SearchPair(beam.DoFn):
-    """One query shard against one index shard. Keeps the last shards it loaded: pairs arrive grouped."""
+    """One query shard against one index shard -> (query shard path, Neighbours). Keeps the last shards it
+    loaded, in case pairs arrive grouped."""
 
     def __init__(self, k: int, nprobe: int):
         self.k, self.nprobe = k, nprobe
@@ -246,10 +323,14 @@ class _SearchPair(beam.DoFn):
         self._queries: tuple = (None, None)
         self._index: tuple = (None, None)
 
-    def process(self, item: tuple[dict, dict]) -> Iterator[tuple[str, tuple]]:
+    def process(self, item: tuple[dict, dict]) -> Iterator[tuple[str, Neighbours]]:
         query_shard, index_shard = item
         if self._queries[0] != query_shard["path"]:
-            self._queries = (query_shard["path"], read_shard(query_shard["path"]))
+            coarse = None
+            if query_shard["coarse"]:
+                data = read_npz(query_shard["coarse"])
+                coarse = (data["sims"], data["lists"])
+            self._queries = (query_shard["path"], (*read_shard(query_shard["path"]), coarse))
         if self._index[0] != index_shard["path"]:
             target_ids, vectors = read_shard(index_shard["path"])
             if index_shard["index"]:
@@ -259,37 +340,40 @@ class _SearchPair(beam.DoFn):
             else:
                 index = build_index(vectors, "flat")
             self._index = (index_shard["path"], (target_ids, index))
-        query_ids, queries = self._queries[1]
+        query_ids, queries, coarse = self._queries[1]
         target_ids, index = self._index[1]
-        sims, positions = search(index, queries, self.k)
-        for query, row_sims, row_positions in zip(query_ids, sims, positions):
-            found = row_positions >= 0
-            yield str(query), tuple(zip(row_sims[found].tolist(), target_ids[row_positions[found]].tolist()))
+        sims, positions = search(index, queries, self.k, coarse if index_shard["index"] else None)
+        found = positions >= 0
+        yield query_shard["path"], Neighbours(
+            query_ids, np.where(found, sims, np.float32(np.nan)), np.where(found, target_ids[positions], ""),
+            np.zeros(positions.shape, dtype=np.int16), (index_shard["path"],))
 
 
 class TopK(beam.CombineFn):
-    """Merge one query's per-shard neighbour lists: highest similarity first, lower id on ties (ids order
-    rows inside each shard, so this is the same rule a single search applies)."""
+    """Merge one query shard's neighbours from every index shard (merge_neighbours)."""
 
     def __init__(self, k: int):
         self.k = k
 
-    def create_accumulator(self) -> tuple:
-        return ()
+    def create_accumulator(self) -> Neighbours | None:
+        return None
 
-    def add_input(self, accumulator: tuple, neighbours: tuple) -> tuple:
-        return self.merge_accumulators([accumulator, neighbours])
+    def add_input(self, accumulator: Neighbours | None, neighbours: Neighbours) -> Neighbours:
+        return neighbours if accumulator is None else merge_neighbours(accumulator, neighbours, self.k)
 
-    def merge_accumulators(self, accumulators) -> tuple:
-        merged = (n for accumulator in accumulators for n in accumulator)
-        return tuple(heapq.nsmallest(self.k, merged, key=lambda n: (-n[0], n[1])))
+    def merge_accumulators(self, accumulators) -> Neighbours | None:
+        merged = None
+        for accumulator in accumulators:
+            if accumulator is not None:
+                merged = self.add_input(merged, accumulator)
+        return merged
 
-    def extract_output(self, accumulator: tuple) -> tuple:
+    def extract_output(self, accumulator: Neighbours | None) -> Neighbours | None:
         return accumulator
 
 
 class NearestNeighbours(beam.PTransform):
-    """(query shards, index shards) -> (query id, ((similarity, target id), ...) best first, at most k).
+    """(query shards, index shards) -> (query shard path, Neighbours of its sentences, at most k each).
 
     Every query shard meets every index shard as its own element, so the search fans out over workers;
     only shard descriptions travel as side inputs, never vectors. With an `accelerator` hint the search step
@@ -303,9 +387,11 @@ class NearestNeighbours(beam.PTransform):
 
     def expand(self, pcolls):
         query_shards, index_shards = pcolls
-        return (index_shards
-                | "Pairs" >> beam.FlatMap(lambda index, queries: [(query, index) for query in queries],
-                                          beam.pvalue.AsList(query_shards))
+        indexes = beam.pvalue.AsList(index_shards)
+        return (query_shards
+                | "Apart" >> beam.Reshuffle()   # not fused with the shard writer: both directions wait on indexes
+                | "Assign" >> beam.ParDo(_Assign(self.nprobe), indexes)
+                | "Pairs" >> beam.FlatMap(lambda query, indexes: [(query, index) for index in indexes], indexes)
                 | "Spread" >> beam.Reshuffle()
                 | "Search" >> beam.ParDo(_SearchPair(self.k, self.nprobe)).with_resource_hints(**self.hints)
                 | "Merge" >> beam.CombinePerKey(TopK(self.k)))

@@ -12,6 +12,7 @@ Pure functions only (numpy, plus knn.knn for the search), above the marker at th
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
@@ -19,7 +20,7 @@ import numpy as np
 
 from parabeam.transforms.embedding_store import stored_vector
 
-from parabeam.transforms.knn import knn
+from parabeam.transforms.knn import Neighbours, knn
 
 MARGINS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "ratio": lambda a, b: a / b,
@@ -60,10 +61,23 @@ def score_candidates(x_mean: np.ndarray, y_mean: np.ndarray, cos: np.ndarray, ki
 def best_candidates(sims: np.ndarray, ids: np.ndarray, x_mean: np.ndarray, y_mean: np.ndarray,
                     kind: str) -> Best:
     """Best candidate per query from its kNN (sims, ids), `y_mean` indexed by candidate id."""
-    scores = score_candidates(x_mean, y_mean[ids], sims, kind)
+    return pick_best(score_candidates(x_mean, y_mean[ids], sims, kind), sims, ids)
+
+
+def pick_best(scores: np.ndarray, sims: np.ndarray, ids: np.ndarray) -> Best:
+    """Each row's highest score (the first of equal ones); a missing neighbour (NaN) is never picked, and a
+    row without any has score -inf."""
+    scores = np.where(np.isnan(scores), -np.inf, scores)
     col = scores.argmax(axis=1)
     rows = np.arange(len(ids))
     return Best(ids[rows, col], scores[rows, col], sims[rows, col])
+
+
+def neighbourhood_means(sims: np.ndarray) -> np.ndarray:
+    """Mean similarity of each row's neighbours [n], float32, skipping missing (NaN) ones."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a row with no neighbour at all: NaN
+        return np.nanmean(sims, axis=1)
 
 
 def check_retrieval(retrieval: str) -> None:
@@ -121,7 +135,7 @@ def mine(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", retrie
         return []
     x2y_sim, x2y_ind = knn(x, y, k)
     y2x_sim, y2x_ind = knn(y, x, k)
-    x_mean, y_mean = x2y_sim.mean(axis=1), y2x_sim.mean(axis=1)
+    x_mean, y_mean = neighbourhood_means(x2y_sim), neighbourhood_means(y2x_sim)
     fwd = best_candidates(x2y_sim, x2y_ind, x_mean, y_mean, margin)
     bwd = best_candidates(y2x_sim, y2x_ind, y_mean, x_mean, margin)
     return select(fwd, bwd, retrieval, threshold)
@@ -131,53 +145,72 @@ def mine(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", retrie
 # The same rules as mine() on neighbour lists keyed by sentence id. Shards hold rows in id order, so "lower
 # index" above is "lower id" here; arithmetic stays in float32, as in the in-memory version.
 
-Neighbours = tuple[tuple[float, str], ...]   # ((similarity, other side's id), ...), best first
+def _lookups(query_shard: str, block: Neighbours) -> Iterator[tuple[str, tuple[str, np.ndarray]]]:
+    """Ask every shard the block's neighbours live in for their neighbourhood means."""
+    found = ~np.isnan(block.sims)
+    for number, shard in enumerate(block.shards):
+        wanted = np.unique(block.targets[found & (block.origin == number)])
+        if len(wanted):
+            yield shard, (query_shard, wanted)
 
 
-def neighbourhood_mean(neighbours: Neighbours) -> np.float32:
-    return np.asarray([sim for sim, _ in neighbours], dtype=np.float32).mean()
+def _means(shard: str, block: Neighbours) -> tuple[str, tuple[np.ndarray, np.ndarray]]:
+    return shard, (block.ids, neighbourhood_means(block.sims))
 
 
-def pair_score(fn: Callable, cosine: float, src_mean: np.float32, tgt_mean: np.float32) -> float:
-    return float(fn(np.float32(cosine), (src_mean + tgt_mean) / 2))
+def _answers(_shard: str, grouped: dict) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray]]]:
+    lookups = list(grouped["lookup"])
+    if lookups:
+        (ids, means), = grouped["means"]
+        for query_shard, wanted in lookups:
+            yield query_shard, (wanted, means[np.searchsorted(ids, wanted)])
 
 
-def _candidates(query: str, neighbours: Neighbours) -> Iterator[tuple[str, tuple]]:
-    mean = neighbourhood_mean(neighbours)
-    for rank, (sim, target) in enumerate(neighbours):
-        yield target, (query, rank, sim, mean)
+def _best(query_shard: str, grouped: dict, kind: str, threshold: float, backward: bool
+          ) -> Iterator[tuple[tuple[str, str], tuple[float, float]]]:
+    """A block's best candidates scoring above the threshold -> ((src id, tgt id), (score, cosine))."""
+    (block,), answers = grouped["block"], list(grouped["means"])
+    if not answers:
+        return   # no query found any neighbour
+    ids = np.concatenate([ids for ids, _means in answers])
+    means = np.concatenate([means for _ids, means in answers])
+    order = np.argsort(ids)
+    ids, means = ids[order], means[order]
+    target_means = means[np.searchsorted(ids, block.targets).clip(max=len(ids) - 1)]   # missing: sim NaN
+    best = pick_best(score_candidates(neighbourhood_means(block.sims), target_means, block.sims, kind),
+                     block.sims, block.targets)
+    keep = np.flatnonzero(best.score > threshold)
+    for query, target, score, cosine in zip(block.ids[keep].tolist(), best.idx[keep].tolist(),
+                                            best.score[keep].tolist(), best.cosine[keep].tolist()):
+        yield ((target, query) if backward else (query, target)), (score, cosine)
 
 
 class _BestCandidates(beam.PTransform):
-    """One direction's neighbour lists -> (query id, (score, rank, best candidate id, cosine)).
+    """One direction's neighbour blocks -> each query's best candidate above the threshold, keyed by pair.
 
-    A candidate's margin needs its own neighbourhood mean, which comes from the other direction's lists:
-    a join by id, so no worker holds a language."""
+    A candidate's margin needs its own neighbourhood mean, which comes from the other direction's blocks:
+    each block asks the shards its neighbours live in (a join by shard), so no worker holds a language."""
 
-    def __init__(self, margin: str):
+    def __init__(self, margin: str, threshold: float, backward: bool):
         super().__init__()
-        self.margin = margin
+        self.margin, self.threshold, self.backward = margin, threshold, backward
 
     def expand(self, pcolls):
-        neighbours, reverse = pcolls
-        fn = margin_fn(self.margin)
-
-        def score(target: str, grouped: dict) -> Iterator[tuple[str, tuple]]:
-            target_mean = neighbourhood_mean(next(iter(grouped["reverse"])))
-            for query, rank, sim, query_mean in grouped["candidate"]:
-                yield query, (pair_score(fn, sim, query_mean, target_mean), rank, target, sim)
-
-        return ({"candidate": neighbours | "Candidates" >> beam.FlatMapTuple(_candidates),
-                 "reverse": reverse}
+        blocks, reverse = pcolls
+        answers = ({"lookup": blocks | "Lookups" >> beam.FlatMapTuple(_lookups),
+                    "means": reverse | "Means" >> beam.MapTuple(_means)}
+                   | "Ask" >> beam.CoGroupByKey()
+                   | "Answer" >> beam.FlatMapTuple(_answers))
+        margin, threshold, backward = self.margin, self.threshold, self.backward
+        return ({"block": blocks, "means": answers}
                 | "Join" >> beam.CoGroupByKey()
-                | "Score" >> beam.FlatMapTuple(score)
-                | "Best" >> beam.CombinePerKey(lambda found: max(found, key=lambda c: (c[0], -c[1]))))
+                | "Best" >> beam.FlatMap(lambda item: _best(*item, margin, threshold, backward)))
 
 
 def _pair(key: tuple[str, str], grouped: dict) -> Iterator[dict]:
     """A pair that is a best candidate on one side or both: its score is the same from either side."""
     sides = [name for name in ("fwd", "bwd") if grouped[name]]
-    score, _rank, _target, cosine = next(iter(grouped[sides[0]]))
+    score, cosine = next(iter(grouped[sides[0]]))
     yield {"src_id": key[0], "tgt_id": key[1], "score": score, "cosine": cosine,
            "direction": "both" if len(sides) == 2 else sides[0]}
 
@@ -259,22 +292,23 @@ class MarginMine(beam.PTransform):
 
     def expand(self, pcolls):
         fwd_nn, bwd_nn = pcolls
-        fwd = (fwd_nn, bwd_nn) | "Forward" >> _BestCandidates(self.margin)
-        bwd = (bwd_nn, fwd_nn) | "Backward" >> _BestCandidates(self.margin)
-        pairs = ({"fwd": fwd | "FwdKey" >> beam.MapTuple(lambda src, best: ((src, best[2]), best)),
-                  "bwd": bwd | "BwdKey" >> beam.MapTuple(lambda tgt, best: ((best[2], tgt), best))}
-                 | "Pool" >> beam.CoGroupByKey()
+        best = {"fwd": (fwd_nn, bwd_nn) | "Forward" >> _BestCandidates(self.margin, self.threshold, False),
+                "bwd": (bwd_nn, fwd_nn) | "Backward" >> _BestCandidates(self.margin, self.threshold, True)}
+        pairs = (best | "Pool" >> beam.CoGroupByKey()
                  | "Pairs" >> beam.FlatMapTuple(_pair)
-                 | "Keep" >> beam.Filter(lambda pair, keep, t: pair["direction"] in keep and pair["score"] > t,
-                                         KEEP[self.retrieval], self.threshold))
+                 | "Keep" >> beam.Filter(lambda pair, keep: pair["direction"] in keep, KEEP[self.retrieval]))
         return pairs | "OneToOne" >> OneToOne() if self.retrieval == "max" else pairs
+
+
+def _sentence_means(_shard: str, block: Neighbours) -> Iterator[tuple[str, np.float32]]:
+    return zip(block.ids.tolist(), neighbourhood_means(block.sims))
 
 
 def _attach(side: str):
     """Join one side's vector and neighbourhood mean onto the pairs that name its sentence."""
     def attach(_ident: str, grouped: dict) -> Iterator[dict]:
         vector = next(iter(grouped["vector"]))
-        mean = neighbourhood_mean(next(iter(grouped["neighbours"])))
+        mean = next(iter(grouped["mean"]))
         for pair in grouped["pair"]:
             yield {**pair, f"{side}_vector": vector, f"{side}_mean": mean}
     return attach
@@ -293,7 +327,7 @@ class ScorePairs(beam.PTransform):
         for side, vectors, nn in (("src", src_vectors, fwd_nn), ("tgt", tgt_vectors, bwd_nn)):
             pairs = ({"pair": pairs | f"{side}Key" >> beam.Map(lambda p, s=side: (p[f"{s}_id"], p)),
                       "vector": vectors | f"{side}Vectors" >> beam.Map(lambda v: (v["id"], stored_vector(v["vector"]))),
-                      "neighbours": nn}
+                      "mean": nn | f"{side}Means" >> beam.FlatMapTuple(_sentence_means)}
                      | f"{side}Join" >> beam.CoGroupByKey()
                      | f"{side}Attach" >> beam.FlatMapTuple(_attach(side)))
         return pairs | "Score" >> beam.Map(self._score)
@@ -301,5 +335,5 @@ class ScorePairs(beam.PTransform):
     def _score(self, pair: dict) -> dict:
         pair = dict(pair)
         cosine = np.float32(pair.pop("src_vector") @ pair.pop("tgt_vector"))
-        score = pair_score(self.fn, cosine, pair.pop("src_mean"), pair.pop("tgt_mean"))
+        score = float(self.fn(cosine, (pair.pop("src_mean") + pair.pop("tgt_mean")) / 2))
         return {**pair, "score": score, "cosine": float(cosine)}
