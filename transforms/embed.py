@@ -38,7 +38,8 @@ def text_chars(row: dict) -> int:
 
 
 def _embedding_row(row: dict, vector: np.ndarray) -> dict:
-    return {"id": row["id"], "lang": row["lang"], "vector": vector}
+    """The embedding row of a store row; a cache `key` on it is kept, so the cache needs no join later."""
+    return {"id": row["id"], "lang": row["lang"], "vector": vector, **({"key": row["key"]} if "key" in row else {})}
 
 
 def encode_rows(encoder: Encoder, rows: Sequence[dict]) -> Iterator[dict | Failed]:

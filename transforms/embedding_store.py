@@ -107,12 +107,12 @@ class _Lookup(beam.DoFn):
     """Per content key: cache hit -> embedding rows from the cached vector; miss -> rows to embed."""
 
     def process(self, item) -> Iterator:
-        _key, grouped = item
+        key, grouped = item
         cached = next(iter(grouped["cached"]), None)
         for row in grouped["row"]:
             if cached is None:
                 count("embed_cache", "miss", row["lang"])
-                yield beam.pvalue.TaggedOutput("miss", row)
+                yield beam.pvalue.TaggedOutput("miss", {**row, "key": key})
             else:
                 count("embed_cache", "hit", row["lang"])
                 yield {"id": row["id"], "lang": row["lang"], "vector": np.asarray(cached, dtype=np.float32)}
@@ -143,16 +143,12 @@ class CachedEmbed(beam.PTransform):
                       "cached": cached}
                      | "Join" >> beam.CoGroupByKey()
                      | "Lookup" >> beam.ParDo(_Lookup()).with_outputs("miss", main="hit"))
-        keys = looked_up.miss | "MissKeys" >> beam.Map(
-            lambda row: ((row["lang"], row["id"]), sentence_id(row["text"])))
         fresh, rejects = looked_up.miss | "Embed" >> Embed(self.encoder, batch_chars=self.batch_chars,
                                                                accelerator=self.accelerator)
         stored = fresh | "Float16" >> beam.Map(to_float16_row)
-        entries = ({"vector": stored | "ById" >> beam.Map(lambda row: ((row["lang"], row["id"]), row["vector"])),
-                    "key": keys}
-                   | "WithKey" >> beam.CoGroupByKey()
-                   | "Entries" >> beam.FlatMapTuple(lambda _id, found: [
-                       {"key": key, "vector": vector} for key in found["key"] for vector in found["vector"]]))
+        entries = stored | "Entries" >> beam.Map(lambda row: {"key": row["key"], "vector": row["vector"]})
         write_parquet(entries, FileSystems.join(self.cache_dir, f"run-{uuid.uuid4().hex}"),
                       schemas.EMBEDDING_CACHE, "WriteCache")
-        return (looked_up.hit, stored) | "Vectors" >> beam.Flatten(), rejects
+        vectors = stored | "WithoutKey" >> beam.Map(
+            lambda row: {"id": row["id"], "lang": row["lang"], "vector": row["vector"]})
+        return (looked_up.hit, vectors) | "Vectors" >> beam.Flatten(), rejects
