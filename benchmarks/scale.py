@@ -1,24 +1,26 @@
 """How the search and mining stages scale: wall time and peak memory against sentences per side.
 
-    python -m benchmarks.scale [--sizes 100000,300000] [--memory-budget 1GB] [--index auto] [--nprobe 128]
+    python -m benchmarks.scale [--sizes 100000,300000,1000000] [--memory-budget 4GB] [--index auto] [--nprobe 128]
 
 Vectors are synthetic but shaped like real ones (corpus.synthetic around the real mUSE vectors of the
 shared data: non-English around non-English, English around English), with translations of 3% of the
 source vectors planted on the target side (corpus.plant_translations), as on a web crawl. Each size is
 written as embedding shards exactly as ShardEmbeddings lays them out (float16, ids of 16 hex characters,
-crc32 shard choice, rows sorted by id, rows_per_shard(512, --memory-budget) rows at most), then one Beam pipeline on the
+crc32 shard choice, rows sorted by id, rows_per_shard(512, --memory-budget) rows at most), by a child process
+that exits before the measurement starts; then one Beam pipeline on the
 `local` runner profile (as `parabeam mine`) runs BuildIndex + NearestNeighbours both ways + MarginMine,
 wired as pipeline/build.py wires them. Wall time and the peak resident memory of this process and all its
-children (the Beam workers) are measured while it runs; the growth exponent is the slope of log(time) or
+children (the Beam workers) are measured while it runs. The memory budget is per worker, as in `parabeam
+mine`; the default 4GB with the local profile's two workers is an 8 GB machine; the growth exponent is the slope of log(time) or
 log(memory) against log(size) between consecutive sizes and over all of them.
 """
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import logging
 import math
+import multiprocessing
 import os
 import shlex
 import sys
@@ -96,17 +98,28 @@ def mine_shards(shards: dict[str, list[dict]], directory: Path, kind: str, nprob
     return sum(counter.committed or 0 for counter in found), stage_seconds(result)
 
 
-def run_size(n: int, bases: dict[str, np.ndarray], args: argparse.Namespace, tmp: Path) -> Run:
+def bases() -> dict[str, np.ndarray]:
+    return {"xx": muse_vectors(real_side(sorted(LANGS - {"en"}))), "en": muse_vectors(real_side(["en"]))}
+
+
+def write_sides(n: int, noise: float, directory: Path, limit: int) -> dict[str, list[dict]]:
+    """Both sides' shards for size n. Run in a child process, so that the benchmark process (the Beam runner)
+    does not keep the generator's gigabytes while the pipeline it measures runs."""
+    base = bases()
+    source = synthetic(base["xx"], n, noise, seed=n)
+    shards = {"xx": write_side(source, "xx", directory / "embeddings" / "xx", limit)}
+    target, _gold = plant_translations(source, synthetic(base["en"], n, noise, seed=n + 1), seed=n)
+    del source
+    shards["en"] = write_side(target, "en", directory / "embeddings" / "en", limit)
+    return shards
+
+
+def run_size(n: int, args: argparse.Namespace, tmp: Path) -> Run:
     limit = rows_per_shard(MUSE_DIM, parse_size(args.memory_budget))
     started = time.perf_counter()
-    source = synthetic(bases["xx"], n, args.noise, seed=n)
-    shards = {"xx": write_side(source, "xx", tmp / "embeddings" / "xx", limit)}
-    target, _gold = plant_translations(source, synthetic(bases["en"], n, args.noise, seed=n + 1), seed=n)
-    del source
-    shards["en"] = write_side(target, "en", tmp / "embeddings" / "en", limit)
-    del target
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        shards = pool.apply(write_sides, (n, args.noise, tmp, limit))
     write_s = time.perf_counter() - started
-    gc.collect()
     base_gb = tree_rss(os.getpid()) / 1e9
     with Monitor() as monitor:
         started = time.perf_counter()
@@ -156,8 +169,8 @@ def report(runs: list[Run], command: str, args: argparse.Namespace) -> list[str]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="100000,300000", help="comma-separated sentences per side")
-    parser.add_argument("--memory-budget", default="1GB", help="as `parabeam mine --memory-budget`")
+    parser.add_argument("--sizes", default="100000,300000,1000000", help="comma-separated sentences per side")
+    parser.add_argument("--memory-budget", default="4GB", help="as `parabeam mine --memory-budget`")
     parser.add_argument("--index", default="auto", choices=["auto", "flat", "ivf", "ivfpq"])
     parser.add_argument("--nprobe", type=int, default=NPROBE, help="as `parabeam mine --nprobe` (its default)")
     parser.add_argument("--noise", type=float, default=DEFAULT_NOISE, help="synthetic noise scale")
@@ -165,13 +178,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     command = shlex.join(["python", "-m", "benchmarks.scale", *(sys.argv[1:] if argv is None else argv)])
-    bases = {"xx": muse_vectors(real_side(sorted(LANGS - {"en"}))), "en": muse_vectors(real_side(["en"]))}
+    bases()   # embeds and caches the real vectors once, before any timing
     out = args.out or RESULTS / f"scale-{args.index}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = []
     for size in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="parabeam-scale-") as tmp:
-            runs.append(run_size(size, bases, args, Path(tmp)))
+            runs.append(run_size(size, args, Path(tmp)))
         lines = report(runs, command, args)   # rewritten after every size, so a long run leaves its curve so far
         out.write_text("\n".join(lines) + "\n")
         print("\n".join(lines), flush=True)
