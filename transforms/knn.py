@@ -134,9 +134,9 @@ class Neighbours(NamedTuple):
     """The k nearest neighbours of one query shard's sentences: one block of arrays, so that millions of
     queries travel as a few elements. Rows follow the shard (id order), neighbours best first; a missing
     neighbour (an IVF search that found fewer than k) has similarity NaN."""
-    ids: np.ndarray          # [n] query sentence ids
+    ids: np.ndarray          # [n] query sentence ids, UTF-8 bytes (a quarter of numpy's str; same order)
     sims: np.ndarray         # [n, k] float32
-    targets: np.ndarray      # [n, k] the neighbours' sentence ids
+    targets: np.ndarray      # [n, k] the neighbours' sentence ids, UTF-8 bytes
     origin: np.ndarray       # [n, k] int16: the embedding shard each neighbour is in, as a position in `shards`
     shards: tuple[str, ...]  # embedding shard paths
 
@@ -228,20 +228,25 @@ def _load_index(path: str) -> faiss.Index:
     return faiss.deserialize_index(np.frombuffer(_read_bytes(path), dtype=np.uint8))
 
 
-def _sample(shard: dict, total: int, train_size: int) -> np.ndarray:
-    """This shard's share of the training sample, drawn with a seed derived from the shard's name."""
+def _sample(shard: dict, total: int, train_size: int, directory: str) -> str:
+    """This shard's share of the training sample, drawn with a seed derived from the shard's name and written
+    beside the index: only its path travels through the pipeline."""
     _ids, vectors = read_shard(shard["path"])
     want = min(len(vectors), math.ceil(train_size * len(vectors) / max(total, 1)))
     rows = np.random.default_rng(zlib.crc32(shard["path"].encode())).choice(len(vectors), want, replace=False)
-    return vectors[np.sort(rows)]
+    path = FileSystems.join(directory, "sample", shard["path"].rsplit("/", 1)[-1])
+    write_npz(path, vectors=vectors[np.sort(rows)])
+    return path
 
 
-def _plan(samples: list[np.ndarray], total: int, kind: str, directory: str, nprobe: int) -> dict:
-    """Pick the index kind for `total` vectors; for IVF kinds train once and write the empty index."""
+def _plan(samples: list[str], total: int, kind: str, directory: str, nprobe: int) -> dict:
+    """Pick the index kind for `total` vectors; for IVF kinds train once (on the samples, in shard order)
+    and write the empty index."""
     kind = choose_index(total) if kind == "auto" else kind
     if kind == "flat":
         return {"kind": "flat", "template": None}
-    index = train_index(np.concatenate(samples), kind, total, nprobe=nprobe)
+    index = train_index(np.concatenate([read_npz(path)["vectors"] for path in sorted(samples)]), kind, total,
+                        nprobe=nprobe)
     path = FileSystems.join(directory, f"trained-{kind}.faiss")
     _write_index(path, index)
     return {"kind": kind, "template": path}
@@ -284,7 +289,8 @@ class BuildIndex(beam.PTransform):
             plan = total | "Plan" >> beam.Map(lambda _total: {"kind": "flat", "template": None})
         else:
             plan = (shards
-                    | "Sample" >> beam.Map(_sample, beam.pvalue.AsSingleton(total), self.train_size)
+                    | "Sample" >> beam.Map(_sample, beam.pvalue.AsSingleton(total), self.train_size,
+                                           self.directory)
                     | "Samples" >> beam.combiners.ToList()
                     | "Train" >> beam.Map(_plan, beam.pvalue.AsSingleton(total), self.kind, self.directory,
                                           self.nprobe))
@@ -293,15 +299,14 @@ class BuildIndex(beam.PTransform):
 
 class _Assign(beam.DoFn):
     """Query shard -> the same with 'coarse': a file of the IVF lists its queries probe in the other
-    language's index (assign), written beside that index; None for flat indexes and on GPUs, where the
-    quantizer search is cheap."""
+    language's index (assign), written beside that index; None for flat indexes."""
 
     def __init__(self, nprobe: int):
         self.nprobe = nprobe
 
     def process(self, query_shard: dict, index_shards: list[dict]) -> Iterator[dict]:
         trained = {shard["trained"] for shard in index_shards} - {None}
-        if not trained or faiss.get_num_gpus() > 0:
+        if not trained:
             yield {**query_shard, "coarse": None}
             return
         (template,) = trained
@@ -330,9 +335,11 @@ class _SearchPair(beam.DoFn):
             if query_shard["coarse"]:
                 data = read_npz(query_shard["coarse"])
                 coarse = (data["sims"], data["lists"])
-            self._queries = (query_shard["path"], (*read_shard(query_shard["path"]), coarse))
+            query_ids, queries = read_shard(query_shard["path"])
+            self._queries = (query_shard["path"], (np.char.encode(query_ids), queries, coarse))
         if self._index[0] != index_shard["path"]:
             target_ids, vectors = read_shard(index_shard["path"])
+            target_ids = np.char.encode(target_ids)
             if index_shard["index"]:
                 index = _load_index(index_shard["index"])
                 set_nprobe(index, self.nprobe)
@@ -342,10 +349,11 @@ class _SearchPair(beam.DoFn):
             self._index = (index_shard["path"], (target_ids, index))
         query_ids, queries, coarse = self._queries[1]
         target_ids, index = self._index[1]
-        sims, positions = search(index, queries, self.k, coarse if index_shard["index"] else None)
+        on_cpu = index_shard["index"] and faiss.get_num_gpus() == 0   # a GPU searches its quantizer fast
+        sims, positions = search(index, queries, self.k, coarse if on_cpu else None)
         found = positions >= 0
         yield query_shard["path"], Neighbours(
-            query_ids, np.where(found, sims, np.float32(np.nan)), np.where(found, target_ids[positions], ""),
+            query_ids, np.where(found, sims, np.float32(np.nan)), np.where(found, target_ids[positions], b""),
             np.zeros(positions.shape, dtype=np.int16), (index_shard["path"],))
 
 

@@ -182,6 +182,7 @@ def _best(query_shard: str, grouped: dict, kind: str, threshold: float, backward
     keep = np.flatnonzero(best.score > threshold)
     for query, target, score, cosine in zip(block.ids[keep].tolist(), best.idx[keep].tolist(),
                                             best.score[keep].tolist(), best.cosine[keep].tolist()):
+        query, target = query.decode(), target.decode()
         yield ((target, query) if backward else (query, target)), (score, cosine)
 
 
@@ -301,7 +302,7 @@ class MarginMine(beam.PTransform):
 
 
 def _sentence_means(_shard: str, block: Neighbours) -> Iterator[tuple[str, np.float32]]:
-    return zip(block.ids.tolist(), neighbourhood_means(block.sims))
+    return zip(np.char.decode(block.ids).tolist(), neighbourhood_means(block.sims))
 
 
 def _attach(side: str):
