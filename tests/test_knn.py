@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from parabeam.transforms.knn import (Neighbours, TopK, assign, build_index, choose_index, default_nlist, knn, merge_topk,
-                                    search)
+from parabeam.transforms.knn import (Neighbours, TopK, assign, build_index, choose_index, default_nlist, knn,
+                                    merge_topk, search)
 
 # Small integer vectors: every inner product is exact in float32, whatever order FAISS sums in, and ties
 # are frequent, so results can be compared exactly.
