@@ -70,6 +70,28 @@ def test_sharded_beam_mining_equals_in_memory_mining(sides, tmp_path):
     assert len(list((tmp_path / "de").glob("shard-*-of-00003.npz"))) == 3
 
 
+def test_sharded_ivf_mining_probing_every_list_equals_in_memory_mining(sides, tmp_path):
+    """The IVF path end to end (training sample files, index shards, each query shard's lists assigned once
+    and reused for every index shard): probing every list is an exact search, so it mines what the
+    in-memory mining does."""
+    src_rows, tgt_rows = sides
+    with TestPipeline(runner="FnApiRunner") as p:
+        shards, indexes = {}, {}
+        for lang, rows in (("de", src_rows), ("en", tgt_rows)):
+            shards[lang] = (p | f"Rows[{lang}]" >> beam.Create(rows)
+                            | f"Shard[{lang}]" >> ShardEmbeddings(str(tmp_path / lang), DIM, BUDGET))
+            indexes[lang] = shards[lang] | f"Index[{lang}]" >> BuildIndex(str(tmp_path / f"index-{lang}"), "ivf")
+        knn = NearestNeighbours(k=4, nprobe=1024)   # capped at the list count: every list
+        fwd = (shards["de"], indexes["en"]) | "Fwd" >> knn
+        bwd = (shards["en"], indexes["de"]) | "Bwd" >> knn
+        mined = (fwd, bwd) | "Mine" >> MarginMine("ratio", "max", threshold=-np.inf)
+        assert_that(mined, same_pairs(expected(src_rows, tgt_rows, 4, "ratio", "max")))
+    for lang, other in (("de", "en"), ("en", "de")):
+        assert len(list((tmp_path / f"index-{lang}" / "sample").glob("shard-*.npz"))) == 3
+        assert len(list((tmp_path / f"index-{lang}").glob("shard-*.faiss"))) == 3
+        assert len(list((tmp_path / f"index-{lang}" / "coarse").glob(f"{other}-shard-*.coarse.npz"))) == 3
+
+
 def test_max_mode_recovers_hidden_translations_in_beam(sides):
     """Sanity on the data itself: most hidden translations are each other's mutual best pair."""
     src_rows, tgt_rows = sides
