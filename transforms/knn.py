@@ -331,6 +331,7 @@ class _SearchPair(beam.DoFn):
     def process(self, item: tuple[dict, dict]) -> Iterator[tuple[str, Neighbours]]:
         query_shard, index_shard = item
         if self._queries[0] != query_shard["path"]:
+            self._queries = (None, None)   # let the last shard go before the next one is read
             coarse = None
             if query_shard["coarse"]:
                 data = read_npz(query_shard["coarse"])
@@ -338,15 +339,16 @@ class _SearchPair(beam.DoFn):
             query_ids, queries = read_shard(query_shard["path"])
             self._queries = (query_shard["path"], (np.char.encode(query_ids), queries, coarse))
         if self._index[0] != index_shard["path"]:
-            target_ids, vectors = read_shard(index_shard["path"])
-            target_ids = np.char.encode(target_ids)
+            self._index = (None, None)
             if index_shard["index"]:
+                target_ids = read_npz(index_shard["path"], "ids")["ids"]
                 index = _load_index(index_shard["index"])
                 set_nprobe(index, self.nprobe)
                 index = _on_gpus(index, index_shard["kind"])
             else:
+                target_ids, vectors = read_shard(index_shard["path"])
                 index = build_index(vectors, "flat")
-            self._index = (index_shard["path"], (target_ids, index))
+            self._index = (index_shard["path"], (np.char.encode(target_ids), index))
         query_ids, queries, coarse = self._queries[1]
         target_ids, index = self._index[1]
         on_cpu = index_shard["index"] and faiss.get_num_gpus() == 0   # a GPU searches its quantizer fast
