@@ -11,8 +11,8 @@ that exits before the measurement starts; then one Beam pipeline on the
 `local` runner profile (as `parabeam mine`) runs BuildIndex + NearestNeighbours both ways + MarginMine,
 wired as pipeline/build.py wires them. Wall time and the peak resident memory of this process and all its
 children (the Beam workers) are measured while it runs. The memory budget is per worker, as in `parabeam
-mine`; the default 4GB with the local profile's two workers is an 8 GB machine; the growth exponent is the slope of log(time) or
-log(memory) against log(size) between consecutive sizes and over all of them.
+mine`; the default 4GB with the local profile's two workers is an 8 GB machine. The growth exponent is the
+slope of log(time) or log(memory) against log(size) between consecutive sizes and over all of them.
 """
 from __future__ import annotations
 
