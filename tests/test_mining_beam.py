@@ -49,15 +49,21 @@ def same_pairs(want):
     return check
 
 
+def shards_and_indexes(p, sides, tmp_path, kind: str) -> tuple[dict, dict]:
+    """Both sides' embedding shards (three each) and index shards of `kind`, per language."""
+    shards, indexes = {}, {}
+    for lang, rows in zip(("de", "en"), sides):
+        shards[lang] = (p | f"Rows[{lang}]" >> beam.Create(rows)
+                        | f"Shard[{lang}]" >> ShardEmbeddings(str(tmp_path / lang), DIM, BUDGET))
+        indexes[lang] = shards[lang] | f"Index[{lang}]" >> BuildIndex(str(tmp_path / f"index-{lang}"), kind)
+    return shards, indexes
+
+
 def test_sharded_beam_mining_equals_in_memory_mining(sides, tmp_path):
     src_rows, tgt_rows = sides
     assert rows_per_shard(DIM, BUDGET) == 64
     with TestPipeline(runner="FnApiRunner") as p:
-        shards, indexes = {}, {}
-        for lang, rows in (("de", src_rows), ("en", tgt_rows)):
-            shards[lang] = (p | f"Rows[{lang}]" >> beam.Create(rows)
-                            | f"Shard[{lang}]" >> ShardEmbeddings(str(tmp_path / lang), DIM, BUDGET))
-            indexes[lang] = shards[lang] | f"Index[{lang}]" >> BuildIndex(str(tmp_path / f"index-{lang}"), "flat")
+        shards, indexes = shards_and_indexes(p, sides, tmp_path, "flat")
         for k in sorted({case[0] for case in CASES}):
             knn = NearestNeighbours(k=k, nprobe=1)
             fwd = (shards["de"], indexes["en"]) | f"Fwd[{k}]" >> knn
@@ -76,11 +82,7 @@ def test_sharded_ivf_mining_probing_every_list_equals_in_memory_mining(sides, tm
     in-memory mining does."""
     src_rows, tgt_rows = sides
     with TestPipeline(runner="FnApiRunner") as p:
-        shards, indexes = {}, {}
-        for lang, rows in (("de", src_rows), ("en", tgt_rows)):
-            shards[lang] = (p | f"Rows[{lang}]" >> beam.Create(rows)
-                            | f"Shard[{lang}]" >> ShardEmbeddings(str(tmp_path / lang), DIM, BUDGET))
-            indexes[lang] = shards[lang] | f"Index[{lang}]" >> BuildIndex(str(tmp_path / f"index-{lang}"), "ivf")
+        shards, indexes = shards_and_indexes(p, sides, tmp_path, "ivf")
         knn = NearestNeighbours(k=4, nprobe=1024)   # capped at the list count: every list
         fwd = (shards["de"], indexes["en"]) | "Fwd" >> knn
         bwd = (shards["en"], indexes["de"]) | "Bwd" >> knn

@@ -351,8 +351,8 @@ class _SearchPair(beam.DoFn):
             self._index = (index_shard["path"], (np.char.encode(target_ids), index))
         query_ids, queries, coarse = self._queries[1]
         target_ids, index = self._index[1]
-        on_cpu = index_shard["index"] and faiss.get_num_gpus() == 0   # a GPU searches its quantizer fast
-        sims, positions = search(index, queries, self.k, coarse if on_cpu else None)
+        # coarse lists exist only for IVF indexes; a GPU searches its own quantizer fast
+        sims, positions = search(index, queries, self.k, coarse if faiss.get_num_gpus() == 0 else None)
         found = positions >= 0
         yield query_shard["path"], Neighbours(
             query_ids, np.where(found, sims, np.float32(np.nan)), np.where(found, target_ids[positions], b""),
