@@ -3,33 +3,32 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.runners.runner import PipelineResult
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
-from parabeam.transforms.accounting import NAMESPACE
-
-# A stage's records either leave it (`out`) or are accounted for by one of these kinds of drop.
-DROP_KINDS = ("reject", "merged", "skipped")
+from parabeam.pipeline.layout import RunLayout
+from parabeam.transforms.stages import BY_NAME, DROP_KINDS, order
 
 
 class AccountingError(RuntimeError):
     """A stage lost or invented records: in != out + rejects + merged + skipped."""
 
 
-def counters(result: PipelineResult) -> dict[str, int]:
-    """All parabeam counters of a finished job, `stage/what[/lang]` -> value."""
-    found = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+def read_counts(output: str) -> dict[str, int]:
+    """The counts a finished job wrote (DIR/accounts/), `stage/what[/lang]` -> value."""
     totals: dict[str, int] = defaultdict(int)
-    for counter in found:
-        value = counter.committed if counter.committed is not None else counter.attempted
-        totals[counter.key.metric.name] += int(value or 0)
+    for path in sorted(m.path for m in FileSystems.match([FileSystems.join(RunLayout(output).accounts,
+                                                                            "part-*.parquet")])[0].metadata_list):
+        with FileSystems.open(path) as handle:
+            for row in pq.read_table(handle).to_pylist():
+                totals["/".join(filter(None, (row["stage"], row["what"], row["lang"])))] += row["n"]
     return dict(totals)
 
 
 def stage_accounts(values: dict[str, int]) -> dict[str, dict]:
     """{'lid': {'in': 10, 'out': 7, 'reject': {'too_short': 3}, 'by_lang': {'de': {'out': 4}}}, ...}."""
     stages: dict[str, dict] = {}
-    for name, value in sorted(values.items()):
+    for name, value in sorted(values.items(), key=lambda item: (order(item[0].split("/")[0]), item[0])):
         stage, what, *lang = name.split("/")
         account = stages.setdefault(stage, {"in": 0, "out": 0, **{kind: {} for kind in DROP_KINDS},
                                             "by_lang": {}})
@@ -63,10 +62,11 @@ def summary_lines(stages: dict[str, dict]) -> list[str]:
     for stage, account in stages.items():
         drops = ", ".join(f"{reason} {n}" for kind in DROP_KINDS for reason, n in sorted(account[kind].items()))
         others = ", ".join(f"{kind} {value}" for kind, value in sorted(account.items())
-                           if isinstance(value, int) and kind not in ("in", "out", "produced"))
+                           if isinstance(value, int) and kind not in ("in", "out"))
         langs = " ".join(f"{lang}:{values.get('out', 0)}" for lang, values in sorted(account["by_lang"].items())
                          if values.get("out"))
-        entering = account.get("produced", account["in"])
-        lines.append(f"{stage:>14}: in {entering:>8}  out {account['out']:>8}" + (f"  {others}" if others else "")
-                     + (f"  dropped: {drops}" if drops else "") + (f"  [{langs}]" if langs else ""))
+        units = BY_NAME.get(stage)
+        unit = f" {units.unit_in} -> {units.unit_out}" if units else ""
+        lines.append(f"{stage:>14}: in {account['in']:>8}  out {account['out']:>8}" + (f"  {others}" if others else "")
+                     + (f"  dropped: {drops}" if drops else "") + (f"  [{langs}]" if langs else "") + unit)
     return lines

@@ -14,20 +14,23 @@ from __future__ import annotations
 
 import gzip
 import json
+from typing import Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import ReadFromParquet
+from apache_beam.io.parquetio import ReadAllFromParquet
 
 from parabeam import schemas
 from parabeam.pipeline.build import mine_store, sentence_store
 from parabeam.pipeline.config import MineConfig
-from parabeam.transforms.accounting import count
+from parabeam.pipeline.layout import StateLayout
+from parabeam.transforms import stages
+from parabeam.transforms.accounting import StageFn, apply_stage
 from parabeam.transforms.dedup import MergeSentences
 from parabeam.transforms.write import WriteByKey
 
 COMMON_CRAWL_ROOT = "s3://commoncrawl/"
-STAGE = "store_merge"
+STAGE = stages.STORE_MERGE.name
 
 
 def read_listing(path: str, root: str) -> list[str]:
@@ -46,7 +49,7 @@ def crawl_listing(crawl: str, root: str) -> str:
 
 
 def load_ledger(state: str) -> dict:
-    path = FileSystems.join(state, "ledger.json")
+    path = StateLayout(state).ledger
     if not FileSystems.exists(path):
         return {"releases": []}
     with FileSystems.open(path) as handle:
@@ -54,12 +57,12 @@ def load_ledger(state: str) -> dict:
 
 
 def commit_ledger(state: str, ledger: dict) -> None:
-    """Write the ledger beside the old one, then rename over it: readers see the old or the new, whole."""
-    path, pending = FileSystems.join(state, "ledger.json"), FileSystems.join(state, "ledger.json.pending")
+    """Write the ledger beside the old one, then rename it over the old one: readers, and a refresh killed at
+    any moment, see the old ledger or the new one, whole, never none."""
+    path = StateLayout(state).ledger
+    pending = path + ".pending"
     with FileSystems.create(pending) as handle:
         handle.write(json.dumps(ledger, indent=2, sort_keys=True).encode())
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
     FileSystems.rename([pending], [path])
 
 
@@ -92,29 +95,36 @@ class MergeStoreRows(beam.CombineFn):
         return accumulator
 
 
-def _merged_row(item) -> dict:
-    (lang, ident), ((text, total, urls), rows) = item
-    count(STAGE, "out", lang)
-    if rows > 1:
-        count(STAGE, "merged:duplicate", lang, rows - 1)
-    return {"id": ident, "lang": lang, "text": text, "count": total, "urls": list(urls)}
+class _MergedRowFn(StageFn):
+    stage = STAGE
+
+    def process(self, item) -> Iterator[dict]:
+        (lang, ident), ((text, total, urls), rows) = item
+        self.count("out", lang)
+        if rows > 1:
+            self.count("merged:duplicate", lang, rows - 1)
+        yield {"id": ident, "lang": lang, "text": text, "count": total, "urls": list(urls)}
 
 
-def _count_in(row: dict) -> tuple[tuple[str, str], dict]:
-    count(STAGE, "in", row["lang"])
-    return (row["lang"], row["id"]), row
+class _CountInFn(StageFn):
+    stage = STAGE
+
+    def process(self, row: dict) -> Iterator[tuple[tuple[str, str], dict]]:
+        self.count("in", row["lang"])
+        yield (row["lang"], row["id"]), row
 
 
 def build_refresh(p: beam.Pipeline, cfg: MineConfig, state: str, release: str, parents: list[str],
                   max_urls: int) -> None:
     """New shards -> store part of `release`; all parts -> merged store -> mined release."""
-    new_store, rejects = sentence_store(p, cfg)
-    new_store | "WriteStorePart" >> WriteByKey(FileSystems.join(state, "store", release), cfg.langs,
-                                               lambda row: row["lang"], schemas.SENTENCES)
-    parts = [new_store] + [
-        p | f"ReadStore[{parent}]" >> ReadFromParquet(FileSystems.join(state, "store", parent, "*", "*.parquet"))
-        for parent in parents]
-    store = (parts | "AllParts" >> beam.Flatten() | "KeyById" >> beam.Map(_count_in)
-             | "Merge" >> beam.CombinePerKey(MergeStoreRows(max_urls))
-             | "StoreRow" >> beam.Map(_merged_row))
-    mine_store(store, rejects, cfg)
+    layout = StateLayout(state)
+    new_store, staged = sentence_store(p, cfg)
+    new_store | "WriteStorePart" >> WriteByKey(layout.store(release), lambda row: row["lang"], schemas.SENTENCES,
+                                               spread=lambda row: row["id"])
+    old_parts = (p | "Parents" >> beam.Create([FileSystems.join(layout.store(parent), "*", "*.parquet")
+                                               for parent in parents])
+                 | "ReadStore" >> ReadAllFromParquet())
+    keyed = apply_stage((new_store, old_parts) | "AllParts" >> beam.Flatten(), "KeyById", _CountInFn())
+    merged = apply_stage(keyed.main | "Merge" >> beam.CombinePerKey(MergeStoreRows(max_urls)), "StoreRow",
+                         _MergedRowFn())
+    mine_store(merged.main, staged + [keyed, merged], cfg)

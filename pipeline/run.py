@@ -13,6 +13,7 @@ from apache_beam.io.localfilesystem import LocalFileSystem
 from parabeam.pipeline import accounts
 from parabeam.pipeline.build import threshold_of
 from parabeam.pipeline.config import MineConfig
+from parabeam.pipeline.layout import RunLayout
 from parabeam.pipeline.progress import progress
 from parabeam.pipeline.report import write_report
 
@@ -36,7 +37,7 @@ def remove_folders(folders: list[str]) -> None:
 
 def prepare_output(output: str, overwrite: bool) -> None:
     """A finished run (run.json present) is kept unless --overwrite; a killed run's leftovers are cleared."""
-    finished = FileSystems.exists(FileSystems.join(output, "run.json"))
+    finished = FileSystems.exists(RunLayout(output).run_json)
     if finished and not overwrite:
         raise ValueError(f"{output} already holds a finished run (run.json); pass --overwrite to replace it")
     if holds_files(output):
@@ -54,13 +55,13 @@ def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], ru
     with progress(not quiet):
         result = pipeline.run()
         result.wait_until_finish()
-    stages = accounts.stage_accounts(accounts.counters(result))
+    stages = accounts.stage_accounts(accounts.read_counts(cfg.output))
     run = {**run, "parameters": {**cfg.as_json(), "threshold": threshold_of(cfg)}, "stages": stages,
            "timings": {"pipeline": round(time.monotonic() - started, 3)}}
     problems = accounts.imbalances(stages)
     if problems:
         raise accounts.AccountingError("records do not add up:\n  " + "\n  ".join(problems))
-    with FileSystems.create(FileSystems.join(cfg.output, "run.json")) as handle:
+    with FileSystems.create(RunLayout(cfg.output).run_json) as handle:
         handle.write(json.dumps(run, indent=2, sort_keys=True).encode())
     report = write_report(cfg.output)
     if not quiet:

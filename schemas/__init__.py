@@ -58,6 +58,14 @@ SCORES = pa.schema([
     ("fields", pa.list_(pa.string())),
 ])
 
+# The job's counts, summed per stage, kind of count and language (or pair): accounting.Tally.
+ACCOUNTS = pa.schema([
+    ("stage", pa.string()),
+    ("what", pa.string()),
+    ("lang", pa.string()),
+    ("n", pa.int64()),
+])
+
 # Every record a stage refuses, with why and where it came from; never silently dropped.
 REJECTS = pa.schema([
     ("stage", pa.string()),

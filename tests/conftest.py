@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 from apache_beam.runners.runner import PipelineResult
 
 from parabeam.launchers.profiles import pipeline_options
-from parabeam.transforms.accounting import count
 
 # google-auth finds no credentials here, and Beam's gcsio then retries google.auth.default() with
 # backoff for ~20-37 s before going anonymous. This authorized_user file carries a static token that
@@ -140,8 +140,8 @@ def uppercase_to_parquet(input_glob: str, output_prefix: str) -> PipelineBuilder
     """A small real pipeline (text glob -> upper-case -> Parquet) standing in for the mining pipeline."""
     def build(p: beam.Pipeline) -> None:
         def upper(line: str) -> dict:
-            count("upper", "in")
-            count("upper", "out")
+            Metrics.counter("parabeam", "upper/in").inc()
+            Metrics.counter("parabeam", "upper/out").inc()
             return {"line": line.upper()}
 
         (p

@@ -18,3 +18,11 @@ def bitext_rows(output: Path, pair: str) -> list[dict]:
 
 def text_pairs(output: Path, pair: str) -> set[tuple[str, str]]:
     return {(row["src_text"], row["tgt_text"]) for row in bitext_rows(output, pair)}
+
+
+def counted(counts):
+    """A stage's Tally elements, summed, as (`stage/what[/lang]`, n): what run.json's accounts are made of."""
+    import apache_beam as beam
+
+    from parabeam.transforms.accounting import SumCounts, count_name
+    return counts | "SumCounts" >> SumCounts() | "Named" >> beam.Map(lambda tally: (count_name(tally), tally.n))

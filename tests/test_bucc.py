@@ -126,7 +126,7 @@ def test_files_round_trip_through_sentence_file_mode(tmp_path):
     expected = [{"id": ident, "lang": lang, "text": text, "count": 1, "urls": []}
                 for lang, side in (("fr", src), ("en", tgt)) for ident, text in side]
     with beam.Pipeline(runner="FnApiRunner") as p:
-        rows, rejects = p | ReadSentenceFiles([(str(paths["fr"]), "fr"), (str(paths["en"]), "en")])
+        rows, rejects, counts = p | ReadSentenceFiles([(str(paths["fr"]), "fr"), (str(paths["en"]), "en")])
         assert_that(rows, equal_to(expected), label="rows")
         assert_that(rejects, equal_to([]), label="no rejects")
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from parabeam.pipeline.accounts import counters
+from tests.helpers import counted
 from parabeam.schemas import SENTENCES
 from parabeam.transforms.dedup import Deduplicate, MergeSentences, junk_reason, normalise, sentence_id
 
@@ -86,7 +86,7 @@ def test_deduplicate_composite_outputs_rejects_and_counters():
         row("en", "12:30 - 14:45 | 3.99", "http://a.example/", record=7),
     ]
     pipeline = beam.Pipeline(runner="FnApiRunner")
-    store, rejects = pipeline | beam.Create(sentences) | Deduplicate(max_urls=2)
+    store, rejects, counts = pipeline | beam.Create(sentences) | Deduplicate(max_urls=2)
     museum = sentence_id("The museum opens at nine.")
     assert_that(store, equal_to([
         {"id": museum, "lang": "en", "text": "The museum opens at nine.", "count": 4,
@@ -98,12 +98,10 @@ def test_deduplicate_composite_outputs_rejects_and_counters():
     ]), label="Store")
     assert_that(store | beam.Map(lambda stored: pa.Table.from_pylist([stored], schema=SENTENCES).num_rows),
                 equal_to([1, 1, 1]), label="FitsSchema")
-    assert_that(rejects, equal_to([
+    assert_that(rejects | "RejectRows" >> beam.Map(lambda r: r._asdict()), equal_to([
         {"stage": "dedup", "reason": "junk", "lang": "en", "shard": "s0", "record": 7,
          "url": "http://a.example/", "excerpt": "12:30 - 14:45 | 3.99"},
     ]), label="Rejects")
-    result = pipeline.run()
-    result.wait_until_finish()
-    found = {name: n for name, n in counters(result).items() if name.startswith("dedup/")}
-    assert found == {"dedup/in/en": 6, "dedup/out/en": 2, "dedup/merged:duplicate/en": 3,
-                     "dedup/reject:junk/en": 1, "dedup/in/de": 1, "dedup/out/de": 1}
+    assert_that(counted(counts), equal_to(list({"dedup/in/en": 6, "dedup/out/en": 2, "dedup/merged:duplicate/en": 3,
+                     "dedup/reject:junk/en": 1, "dedup/in/de": 1, "dedup/out/de": 1}.items())), label="Counts")
+    pipeline.run().wait_until_finish()

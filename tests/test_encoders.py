@@ -5,12 +5,11 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pytest
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from parabeam import schemas
-from parabeam.transforms.accounting import NAMESPACE
+from tests.helpers import counted
 from parabeam.transforms.embed import (DeterministicBatches, Embed, EncoderModelHandler, cut_by_chars, from_float16_row,
                                       to_float16_row)
 from parabeam.transforms.encoders import (EncoderSpec, MuseEncoder, get_encoder, load_encoder,
@@ -116,16 +115,14 @@ def test_embed_rejects_only_the_sentence_that_fails(muse):
     expected = muse.encode([row["text"] for row in rows if MARKER not in row["text"]])
     pipeline = TestPipeline(runner="FnApiRunner")
     # batch_chars large enough that the marker shares its batch with the good sentences
-    vectors, rejects = pipeline | beam.Create(rows) | Embed("flaky", batch_chars=10_000)
+    vectors, rejects, counts = pipeline | beam.Create(rows) | Embed("flaky", batch_chars=10_000)
     assert_that(vectors | beam.Map(lambda row: (row["id"], row["lang"], row["vector"].tolist())),
                 lambda got: _check_vectors(got, ["s0", "s1", "s2", "s4"], expected), label="vectors")
-    assert_that(rejects | beam.Map(lambda row: (row["stage"], row["reason"], row["lang"], row["url"])),
+    assert_that(rejects | beam.Map(lambda row: (row.stage, row.reason, row.lang, row.url)),
                 equal_to([("embed", "embed_failed", "de", "http://example.com/3")]), label="rejects")
-    result = pipeline.run()
-    result.wait_until_finish()
-    counters = {c.key.metric.name: c.committed
-                for c in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]}
-    assert counters == {"embed/in/de": 5, "embed/out/de": 4, "embed/reject:embed_failed/de": 1}
+    assert_that(counted(counts), equal_to([("embed/in/de", 5), ("embed/out/de", 4),
+                                           ("embed/reject:embed_failed/de", 1)]), label="counts")
+    pipeline.run().wait_until_finish()
 
 
 def _check_vectors(got, ids, expected):

@@ -8,7 +8,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from parabeam.pipeline.accounts import counters
+from tests.helpers import counted
 from parabeam.transforms.langs import (ENCODER_LANGS, normalise_lang, parse_langs, scaled_chars,
                                        script_of, validate_lang)
 from parabeam.transforms.lid import (IdentifyLanguage, default_model_path, identify, lid_decision,
@@ -151,7 +151,7 @@ def test_identify_language_composite_outputs_rejects_and_counters():
         {"url": "http://c.example/3", "shard": "s1", "record": 0, "text": "\n  \n"},
     ]
     pipeline = beam.Pipeline(runner="FnApiRunner")
-    kept, rejects = pipeline | beam.Create(docs) | IdentifyLanguage({"de", "cmn"})
+    kept, rejects, counts = pipeline | beam.Create(docs) | IdentifyLanguage({"de", "cmn"})
     assert_that(kept | "ProbsInRange" >> beam.Map(
         lambda row: {key: value for key, value in row.items() if key != "lid_prob"}
         if 0.5 <= row["lid_prob"] <= 1.0 else row),
@@ -161,7 +161,7 @@ def test_identify_language_composite_outputs_rejects_and_counters():
                     {"url": "http://b.example/2", "shard": "s0", "record": 1, "lang": "zh",
                      "text": "今天北京的天气很好，我们去公园散步吧。"},
                 ]), label="Kept")
-    assert_that(rejects | beam.Map(lambda r: (r["stage"], r["reason"], r["lang"], r["url"], r["excerpt"])),
+    assert_that(rejects | beam.Map(lambda r: (r.stage, r.reason, r.lang, r.url, r.excerpt)),
                 equal_to([
                     ("lid", "too_short", "en", "http://a.example/1", "Impressum"),
                     ("lid", "unwanted_lang", "en", "http://a.example/1",
@@ -169,12 +169,11 @@ def test_identify_language_composite_outputs_rejects_and_counters():
                     ("lid", "low_confidence", "en", "http://a.example/1",
                      "2010/05/23 (Sun) 16:26:03 *.example.jp"),
                 ]), label="Rejects")
-    result = pipeline.run()
-    result.wait_until_finish()
-    assert {name: n for name, n in counters(result).items() if name.startswith("lid/")} == {
+    assert_that(counted(counts), equal_to(list({
         "lid/in/de": 1, "lid/out/de": 1, "lid/in/zh": 1, "lid/out/zh": 1, "lid/in/en": 3,
         "lid/reject:too_short/en": 1, "lid/reject:unwanted_lang/en": 1, "lid/reject:low_confidence/en": 1,
-    }
+    }.items())), label="Counts")
+    pipeline.run().wait_until_finish()
 
 
 def test_identify_language_refuses_bad_codes_up_front():

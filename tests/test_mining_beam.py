@@ -9,7 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from parabeam.transforms.embedding_store import ShardEmbeddings, rows_per_shard, stored_vector
 from parabeam.transforms.encoders import load_encoder
 from parabeam.transforms.knn import BuildIndex, NearestNeighbours
-from parabeam.transforms.margin import RETRIEVALS, MarginMine, OneToOne, _one_to_one, mine
+from parabeam.transforms.margin import RETRIEVALS, MarginMine, MinedPair, OneToOne, _one_to_one, mine
 from tests.helpers import SHARED_DATA
 
 FLORES = SHARED_DATA / "flores200_devtest"
@@ -43,20 +43,17 @@ def expected(src_rows, tgt_rows, k, margin, retrieval):
 
 def same_pairs(want):
     def check(got):
-        got = sorted((p["src_id"], p["tgt_id"], p["direction"], p["score"]) for p in got)
+        got = sorted((p.src_id, p.tgt_id, p.direction, p.score) for p in got)
         assert [g[:3] for g in got] == [w[:3] for w in sorted(want)]
         np.testing.assert_allclose([g[3] for g in got], [w[3] for w in sorted(want)], rtol=0, atol=1e-5)
     return check
 
 
-def shards_and_indexes(p, sides, tmp_path, kind: str) -> tuple[dict, dict]:
-    """Both sides' embedding shards (three each) and index shards of `kind`, per language."""
-    shards, indexes = {}, {}
-    for lang, rows in zip(("de", "en"), sides):
-        shards[lang] = (p | f"Rows[{lang}]" >> beam.Create(rows)
-                        | f"Shard[{lang}]" >> ShardEmbeddings(str(tmp_path / lang), DIM, BUDGET))
-        indexes[lang] = shards[lang] | f"Index[{lang}]" >> BuildIndex(str(tmp_path / f"index-{lang}"), kind)
-    return shards, indexes
+def shards_and_indexes(p, sides, tmp_path, kind: str):
+    """Both sides' embedding shards (three each) and index shards of `kind`: one transform for both languages."""
+    rows = p | "Rows" >> beam.Create(sides[0] + sides[1])
+    shards = rows | "Shard" >> ShardEmbeddings(str(tmp_path / "embeddings"), DIM, BUDGET)
+    return shards, shards | "Index" >> BuildIndex(str(tmp_path / "index"), kind)
 
 
 def test_sharded_beam_mining_equals_in_memory_mining(sides, tmp_path):
@@ -65,15 +62,14 @@ def test_sharded_beam_mining_equals_in_memory_mining(sides, tmp_path):
     with TestPipeline(runner="FnApiRunner") as p:
         shards, indexes = shards_and_indexes(p, sides, tmp_path, "flat")
         for k in sorted({case[0] for case in CASES}):
-            knn = NearestNeighbours(k=k, nprobe=1)
-            fwd = (shards["de"], indexes["en"]) | f"Fwd[{k}]" >> knn
-            bwd = (shards["en"], indexes["de"]) | f"Bwd[{k}]" >> knn
+            blocks = (shards, indexes) | f"KNN[{k}]" >> NearestNeighbours([("de", "en")], k=k, nprobe=1)
             for _, margin, retrieval in (case for case in CASES if case[0] == k):
                 label = f"{k}-{margin}-{retrieval}"
-                mined = (fwd, bwd) | f"Mine[{label}]" >> MarginMine(margin, retrieval, threshold=-np.inf)
+                mined = blocks | f"Mine[{label}]" >> MarginMine([("de", "en")], margin, retrieval,
+                                                                threshold=-np.inf)
                 assert_that(mined, same_pairs(expected(src_rows, tgt_rows, k, margin, retrieval)),
                             label=f"Check[{label}]")
-    assert len(list((tmp_path / "de").glob("shard-*-of-00003.npz"))) == 3
+    assert len(list((tmp_path / "embeddings" / "de").glob("shard-*-of-00003.npz"))) == 3
 
 
 def test_sharded_ivf_mining_probing_every_list_equals_in_memory_mining(sides, tmp_path):
@@ -83,15 +79,15 @@ def test_sharded_ivf_mining_probing_every_list_equals_in_memory_mining(sides, tm
     src_rows, tgt_rows = sides
     with TestPipeline(runner="FnApiRunner") as p:
         shards, indexes = shards_and_indexes(p, sides, tmp_path, "ivf")
-        knn = NearestNeighbours(k=4, nprobe=1024)   # capped at the list count: every list
-        fwd = (shards["de"], indexes["en"]) | "Fwd" >> knn
-        bwd = (shards["en"], indexes["de"]) | "Bwd" >> knn
-        mined = (fwd, bwd) | "Mine" >> MarginMine("ratio", "max", threshold=-np.inf)
+        # nprobe capped at the list count: every list
+        blocks = (shards, indexes) | "KNN" >> NearestNeighbours([("de", "en")], k=4, nprobe=1024)
+        mined = blocks | "Mine" >> MarginMine([("de", "en")], "ratio", "max", threshold=-np.inf)
         assert_that(mined, same_pairs(expected(src_rows, tgt_rows, 4, "ratio", "max")))
     for lang, other in (("de", "en"), ("en", "de")):
-        assert len(list((tmp_path / f"index-{lang}" / "sample").glob("shard-*.npz"))) == 3
-        assert len(list((tmp_path / f"index-{lang}").glob("shard-*.faiss"))) == 3
-        assert len(list((tmp_path / f"index-{lang}" / "coarse").glob(f"{other}-shard-*.coarse.npz"))) == 3
+        index = tmp_path / "index" / lang
+        assert len(list((index / "sample").glob("shard-*.npz"))) == 3
+        assert len(list(index.glob("shard-*.faiss"))) == 3
+        assert len(list((index / "coarse").glob(f"shard-*.{other}.coarse.npz"))) == 3
 
 
 def test_max_mode_recovers_hidden_translations_in_beam(sides):
@@ -104,12 +100,16 @@ def test_max_mode_recovers_hidden_translations_in_beam(sides):
 
 @pytest.mark.parametrize("rounds", [0, 1, 3])
 def test_distributed_one_to_one_equals_the_greedy(rounds):
-    """Random candidate pairs with many equal scores: the dominant-pair rounds plus the final greedy select
-    exactly what LASER's single greedy pass selects."""
+    """Random candidate pairs of two language pairs with many equal scores (and the same sentence ids in both):
+    the dominant-pair rounds plus the final greedy select exactly what LASER's single greedy pass selects, for
+    each language pair on its own."""
     rng = np.random.default_rng(rounds)
-    pairs = {(f"s{rng.integers(40):02d}", f"t{rng.integers(40):02d}") for _ in range(400)}
-    edges = [{"src_id": s, "tgt_id": t, "score": float(rng.integers(5))} for s, t in sorted(pairs)]
-    want = sorted((p["src_id"], p["tgt_id"]) for p in _one_to_one(None, edges))
+    edges = []
+    for src, tgt in (("de", "en"), ("fr", "en")):
+        pairs = {(f"s{rng.integers(40):02d}", f"t{rng.integers(40):02d}") for _ in range(400)}
+        edges += [MinedPair(src, tgt, s, t, float(rng.integers(5)), 0.0, "fwd") for s, t in sorted(pairs)]
+    want = sorted((p.pair, p.src_id, p.tgt_id) for name in ("de-en", "fr-en")
+                  for p in _one_to_one(name, [e for e in edges if e.pair == name]))
     with TestPipeline(runner="FnApiRunner") as p:
-        got = p | beam.Create(edges) | OneToOne(rounds) | beam.Map(lambda e: (e["src_id"], e["tgt_id"]))
+        got = p | beam.Create(edges) | OneToOne(rounds) | beam.Map(lambda e: (e.pair, e.src_id, e.tgt_id))
         assert_that(got, equal_to(want))

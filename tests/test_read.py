@@ -16,9 +16,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from parabeam.pipeline.accounts import counters, stage_accounts
 from parabeam.transforms import read
 from parabeam.transforms.read import Fault, ReadDocuments, Skipped, read_records
+from tests.helpers import counted
 from faults.make_faults import GOOD_TEXTS, make_fault_corpus, members, warc_record
 
 WEB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web"
@@ -333,33 +333,32 @@ def test_parquet(tmp_path):
 
 def reject_counts(rejects):
     return (rejects
-            | beam.Map(lambda r: (r["reason"], r["shard"] != "" and r["stage"] == "read"))
+            | beam.Map(lambda r: (r.reason, r.shard != "" and r.stage == "read"))
             | beam.combiners.Count.PerElement())
 
 
 def test_read_documents_over_fault_corpus(tmp_path):
     corpus = make_fault_corpus(tmp_path)
     with TestPipeline(runner="FnApiRunner") as p:
-        docs, rejects = p | ReadDocuments(corpus["patterns"])
+        docs, rejects, counts = p | ReadDocuments(corpus["patterns"])
         expected = [(url, GOOD_TEXTS[url.split("/")[2].removeprefix("example.")]) for url in corpus["urls"]]
         assert_that(docs | beam.Map(lambda d: (d["url"], d["text"])), equal_to(expected), label="documents")
         assert_that(reject_counts(rejects), equal_to([((reason, True), n) for reason, n in corpus["rejects"].items()]),
                     label="rejects")
-        files = rejects | "Shards" >> beam.Map(lambda r: (r["reason"], Path(r["shard"]).name))
+        files = rejects | "Shards" >> beam.Map(lambda r: (r.reason, Path(r.shard).name))
         assert_that(files | beam.Filter(lambda r: r[0] in ("missing_file", "truncated_gzip", "bad_content_length")),
                     equal_to([("missing_file", "missing.warc.wet.gz"), ("truncated_gzip", "truncated.warc.wet.gz"),
                               ("bad_content_length", "bad_length.warc.wet.gz")]), label="shards")
-    account = stage_accounts(counters(p.result))["read"]
-    assert account["in"] == len(corpus["urls"]) + sum(corpus["rejects"].values()) + corpus["skipped"]
-    assert account["out"] == len(corpus["urls"])
-    assert account["reject"] == corpus["rejects"]
-    assert account["skipped"] == {"warcinfo": corpus["skipped"]}
+        assert_that(counted(counts), equal_to(
+            [("read/in", len(corpus["urls"]) + sum(corpus["rejects"].values()) + corpus["skipped"]),
+             ("read/out", len(corpus["urls"])), ("read/skipped:warcinfo", corpus["skipped"])]
+            + [(f"read/reject:{reason}", n) for reason, n in corpus["rejects"].items()]), label="counts")
 
 
 def test_clean_corpus_gives_the_same_documents(tmp_path):
     corpus = make_fault_corpus(tmp_path)
     with TestPipeline(runner="FnApiRunner") as p:
-        docs, rejects = p | ReadDocuments(corpus["clean_patterns"])
+        docs, rejects, counts = p | ReadDocuments(corpus["clean_patterns"])
         assert_that(docs | beam.Map(lambda d: d["url"]), equal_to(corpus["urls"]), label="urls")
         assert_that(rejects, equal_to([]), label="rejects")
 
@@ -367,7 +366,7 @@ def test_clean_corpus_gives_the_same_documents(tmp_path):
 def test_unreadable_path_is_a_read_error(tmp_path):
     (tmp_path / "dir.warc.wet").mkdir()
     with TestPipeline(runner="FnApiRunner") as p:
-        docs, rejects = p | ReadDocuments([str(tmp_path / "dir.warc.wet")])
+        docs, rejects, counts = p | ReadDocuments([str(tmp_path / "dir.warc.wet")])
         assert_that(docs, equal_to([]), label="docs")
-        assert_that(rejects | beam.Map(lambda r: (r["reason"], r["excerpt"].split(":")[0])),
+        assert_that(rejects | beam.Map(lambda r: (r.reason, r.excerpt.split(":")[0])),
                     equal_to([("read_error", "IsADirectoryError")]), label="rejects")

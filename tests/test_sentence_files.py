@@ -17,8 +17,8 @@ def test_bucc_ids_come_through_and_conflicts_are_rejected(tmp_path):
     path = tmp_path / "de.tsv"
     path.write_text("de-1\tEins.\nde-2\tZwei.\nde-2\tZwo.\nde-3\t   \n", encoding="utf-8")
     with TestPipeline(runner="FnApiRunner") as p:
-        rows, rejects = p | ReadSentenceFiles([(str(path), "de")])
+        rows, rejects, counts = p | ReadSentenceFiles([(str(path), "de")])
         assert_that(rows | beam.Map(lambda r: (r["id"], r["text"], r["count"])),
                     equal_to([("de-1", "Eins.", 1), ("de-2", "Zwei.", 1)]))
-        assert_that(rejects | beam.Map(lambda r: (r["reason"], r["record"])),
+        assert_that(rejects | beam.Map(lambda r: (r.reason, r.record)),
                     equal_to([("duplicate_id", 2), ("empty_line", 3)]), label="rejects")

@@ -7,7 +7,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from parabeam.pipeline.accounts import counters
+from tests.helpers import counted
 from parabeam.transforms.langs import ENCODER_LANGS
 from parabeam.transforms.split import SplitSentences, length_reason, split_sentences
 
@@ -107,22 +107,21 @@ def test_split_sentences_composite_outputs_rejects_and_counters():
          "text": "他称，他制作了一个门铃。好。"},
     ]
     pipeline = beam.Pipeline(runner="FnApiRunner")
-    sentences, rejects = pipeline | beam.Create(paragraphs) | SplitSentences()
+    sentences, rejects, counts = pipeline | beam.Create(paragraphs) | SplitSentences()
     assert_that(sentences, equal_to([
         {"lang": "en", "text": "The museum opens at nine.", "url": "http://a.example/1", "shard": "s0", "record": 3},
         {"lang": "en", "text": "Tickets cost ten euros for adults.", "url": "http://a.example/1", "shard": "s0",
          "record": 3},
         {"lang": "zh", "text": "他称，他制作了一个门铃。", "url": "http://b.example/2", "shard": "s1", "record": 0},
     ]), label="Sentences")
-    assert_that(rejects, equal_to([
+    assert_that(rejects | "RejectRows" >> beam.Map(lambda r: r._asdict()), equal_to([
         {"stage": "split", "reason": "too_short", "lang": "en", "shard": "s0", "record": 3,
          "url": "http://a.example/1", "excerpt": "Fine."},
         {"stage": "split", "reason": "too_short", "lang": "zh", "shard": "s1", "record": 0,
          "url": "http://b.example/2", "excerpt": "好。"},
     ]), label="Rejects")
-    result = pipeline.run()
-    result.wait_until_finish()
-    assert {name: n for name, n in counters(result).items() if name.startswith("split/")} == {
+    assert_that(counted(counts), equal_to(list({
         "split/in/en": 1, "split/produced/en": 3, "split/out/en": 2, "split/reject:too_short/en": 1,
         "split/in/zh": 1, "split/produced/zh": 2, "split/out/zh": 1, "split/reject:too_short/zh": 1,
-    }
+    }.items())), label="Counts")
+    pipeline.run().wait_until_finish()

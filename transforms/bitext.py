@@ -2,13 +2,15 @@
 users of LASER and stopes apply after scoring (identical sides, too-high margin, length ratio)."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import apache_beam as beam
 
-from parabeam.transforms import accounting
+from parabeam.transforms import stages
+from parabeam.transforms.accounting import Filter, Staged
+from parabeam.transforms.margin import MinedPair
 
-STAGE = "bitext"
+STAGE = stages.BITEXT.name
 
 
 def filter_reason(src_text: str, tgt_text: str, score: float, *, drop_identical: bool,
@@ -25,47 +27,62 @@ def filter_reason(src_text: str, tgt_text: str, score: float, *, drop_identical:
     return None
 
 
+class BitextRow(NamedTuple):
+    """One mined pair with its texts and provenance (schemas.BITEXT)."""
+    src_lang: str
+    tgt_lang: str
+    src_text: str
+    tgt_text: str
+    score: float
+    cosine: float
+    src_id: str
+    tgt_id: str
+    src_urls: list[str]
+    tgt_urls: list[str]
+    direction: str
+    encoder: str
+
+    @property
+    def pair(self) -> str:
+        return f"{self.src_lang}-{self.tgt_lang}"
+
+
 def _attach(side: str):
-    """Join one side's sentence rows onto the pairs that name them (pairs keyed by that side's id)."""
-    def attach(_ident, grouped) -> Iterator[dict]:
-        sentence = next(iter(grouped["sentence"]))
+    """Join one side's sentence rows onto the pairs that name them (keyed by (lang, id) of that side)."""
+    def attach(_key, grouped) -> Iterator:
+        sentence = next(iter(grouped["sentence"]), None)
         for pair in grouped["pair"]:
-            yield {**pair, f"{side}_text": sentence["text"], f"{side}_urls": list(sentence["urls"])}
+            yield pair._replace(**{f"{side}_text": sentence["text"], f"{side}_urls": list(sentence["urls"])})
     return attach
 
 
-class _Filter(beam.DoFn):
-    def __init__(self, src: str, tgt: str, encoder: str, **limits):
-        self.src, self.tgt, self.encoder, self.limits = src, tgt, encoder, limits
-
-    def process(self, pair: dict) -> Iterator:
-        lang = f"{self.src}-{self.tgt}"
-        accounting.count(STAGE, "in", lang)
-        reason = filter_reason(pair["src_text"], pair["tgt_text"], pair["score"], **self.limits)
-        if reason:
-            yield accounting.reject(STAGE, reason, lang=lang, record=-1, url=(pair["src_urls"] or [""])[0],
-                                    excerpt=f"{pair['src_text']}\t{pair['tgt_text']}")
-            return
-        accounting.count(STAGE, "out", lang)
-        yield {"src_lang": self.src, "tgt_lang": self.tgt, "encoder": self.encoder, **pair}
+def _row(pair: MinedPair, encoder: str) -> BitextRow:
+    return BitextRow(pair.src_lang, pair.tgt_lang, "", "", pair.score, pair.cosine, pair.src_id, pair.tgt_id,
+                     [], [], pair.direction, encoder)
 
 
 class ToBitext(beam.PTransform):
-    """(mined pairs, source sentence rows, target sentence rows) -> (bitext rows, rejects)."""
+    """(mined pairs of every language pair, sentence-store rows of every language) -> Staged(bitext rows,
+    rejects, counts); counts and rejects per language pair (`de-en`)."""
 
-    def __init__(self, src: str, tgt: str, encoder: str, *, max_score: float | None = None,
-                 max_length_ratio: float | None = None, drop_identical: bool = True):
+    def __init__(self, encoder: str, *, max_score: float | None = None, max_length_ratio: float | None = None,
+                 drop_identical: bool = True):
         super().__init__()
-        self.src, self.tgt, self.encoder = src, tgt, encoder
+        self.encoder = encoder
         self.limits = dict(max_score=max_score, max_length_ratio=max_length_ratio, drop_identical=drop_identical)
 
-    def expand(self, pcolls):
-        pairs, src_sentences, tgt_sentences = pcolls
-        for side, sentences in (("src", src_sentences), ("tgt", tgt_sentences)):
-            pairs = ({"pair": pairs | f"KeyBy[{side}]" >> beam.Map(lambda p, s=side: (p[f"{s}_id"], p)),
-                      "sentence": sentences | f"Sentences[{side}]" >> beam.Map(lambda row: (row["id"], row))}
-                     | f"Join[{side}]" >> beam.CoGroupByKey()
-                     | f"Attach[{side}]" >> beam.FlatMapTuple(_attach(side)))
-        result = pairs | "Filter" >> beam.ParDo(_Filter(self.src, self.tgt, self.encoder, **self.limits)
-                                                ).with_outputs(accounting.REJECTS_TAG, main="main")
-        return result.main, result[accounting.REJECTS_TAG]
+    def expand(self, pcolls) -> Staged:
+        pairs, sentences = pcolls
+        rows = pairs | "Row" >> beam.Map(_row, self.encoder)
+        sentences = sentences | "KeySentences" >> beam.Map(lambda row: ((row["lang"], row["id"]), row))
+        for side in ("src", "tgt"):
+            rows = ({"pair": rows | f"KeyBy[{side}]" >> beam.Map(
+                        lambda row, s=side: ((getattr(row, f"{s}_lang"), getattr(row, f"{s}_id")), row)),
+                     "sentence": sentences}
+                    | f"Join[{side}]" >> beam.CoGroupByKey()
+                    | f"Attach[{side}]" >> beam.FlatMapTuple(_attach(side)))
+        limits = self.limits
+        return rows | "Filter" >> Filter(
+            STAGE, lambda row: filter_reason(row.src_text, row.tgt_text, row.score, **limits),
+            lang_of=lambda row: row.pair,
+            describe=lambda row: {"url": (row.src_urls or [""])[0], "excerpt": f"{row.src_text}\t{row.tgt_text}"})

@@ -12,9 +12,10 @@ from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 
-from parabeam.transforms.accounting import REJECTS_TAG, count, reject
+from parabeam.transforms import stages
+from parabeam.transforms.accounting import StageFn, Staged, apply_stage, merge_staged
 
-STAGE = "dedup"
+STAGE = stages.DEDUP.name
 JUNK_SHARE = 0.5
 _WHITESPACE = re.compile(r"\s+")
 _URL_OR_EMAIL = re.compile(r"(?:https?://|ftp://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
@@ -75,29 +76,34 @@ class MergeSentences(beam.CombineFn):
         return accumulator
 
 
-class _CleanFn(beam.DoFn):
+class _CleanFn(StageFn):
+    stage = STAGE
+
     def process(self, sentence: dict[str, Any]) -> Iterator[Any]:
         lang = sentence["lang"]
-        count(STAGE, "in", lang)
+        self.count("in", lang)
         text = normalise(sentence["text"])
         reason = junk_reason(text)
         if reason:
-            yield reject(STAGE, reason, lang=lang, shard=sentence["shard"], record=sentence["record"],
+            yield self.reject(reason, lang=lang, shard=sentence["shard"], record=sentence["record"],
                          url=sentence["url"], excerpt=text)
             return
         yield (lang, sentence_id(text)), (text, sentence["url"])
 
 
-def _store_row(keyed: tuple[tuple[str, str], tuple[str, int, tuple[str, ...]]]) -> dict[str, Any]:
-    (lang, sentence_id_), (text, total, urls) = keyed
-    count(STAGE, "out", lang)
-    if total > 1:
-        count(STAGE, "merged:duplicate", lang, total - 1)
-    return {"id": sentence_id_, "lang": lang, "text": text, "count": total, "urls": list(urls)}
+class _StoreRowFn(StageFn):
+    stage = STAGE
+
+    def process(self, keyed: tuple[tuple[str, str], tuple[str, int, tuple[str, ...]]]) -> Iterator[dict]:
+        (lang, sentence_id_), (text, total, urls) = keyed
+        self.count("out", lang)
+        if total > 1:
+            self.count("merged:duplicate", lang, total - 1)
+        yield {"id": sentence_id_, "lang": lang, "text": text, "count": total, "urls": list(urls)}
 
 
 class Deduplicate(beam.PTransform):
-    """Sentence rows -> (store rows schemas.SENTENCES, rejects).
+    """Sentence rows -> Staged(store rows schemas.SENTENCES, rejects, counts).
 
     Exact dedup per (lang, id) of the normalised text. Counters per language: dedup/in = sentences
     in, dedup/out = unique sentences, dedup/reject:junk = junk refused, and the duplicates folded
@@ -109,9 +115,8 @@ class Deduplicate(beam.PTransform):
         super().__init__()
         self._max_urls = max_urls
 
-    def expand(self, sentences):
-        cleaned = sentences | "Clean" >> beam.ParDo(_CleanFn()).with_outputs(REJECTS_TAG, main="main")
-        store = (cleaned.main
-                 | "MergeDuplicates" >> beam.CombinePerKey(MergeSentences(self._max_urls))
-                 | "ToStoreRow" >> beam.Map(_store_row))
-        return store, cleaned[REJECTS_TAG]
+    def expand(self, sentences) -> Staged:
+        cleaned = apply_stage(sentences, "Clean", _CleanFn())
+        merged = cleaned.main | "MergeDuplicates" >> beam.CombinePerKey(MergeSentences(self._max_urls))
+        store = apply_stage(merged, "ToStoreRow", _StoreRowFn())
+        return merge_staged("Dedup", store.main, [cleaned, store])

@@ -20,10 +20,11 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
-from parabeam.transforms.accounting import REJECTS_TAG, count, reject
+from parabeam.transforms import stages
+from parabeam.transforms.accounting import StageFn, Staged, apply_stage
 from parabeam.transforms.encoders import Encoder, get_encoder, l2_normalise, load_encoder
 
-STAGE = "embed"
+STAGE = stages.EMBED.name
 DEFAULT_BATCH_CHARS = 20_000
 
 
@@ -132,18 +133,19 @@ class DeterministicBatches(beam.PTransform):
                     sorted(found, key=lambda row: (row["lang"], row["id"])), budget)))
 
 
-class _Route(beam.DoFn):
+class _Route(StageFn):
     """Counts the stage (one `in` per store row) and sends failures to the rejects output."""
+    stage = STAGE
 
     def process(self, result: dict | Failed) -> Iterator[Any]:
         if isinstance(result, Failed):
             row = result.row
-            count(STAGE, "in", row["lang"])
+            self.count("in", row["lang"])
             urls = row.get("urls") or [""]
-            yield reject(STAGE, "embed_failed", lang=row["lang"], url=urls[0], excerpt=row["text"])
+            yield self.reject("embed_failed", lang=row["lang"], url=urls[0], excerpt=row["text"])
         else:
-            count(STAGE, "in", result["lang"])
-            count(STAGE, "out", result["lang"])
+            self.count("in", result["lang"])
+            self.count("out", result["lang"])
             yield result
 
 
@@ -160,8 +162,7 @@ class Embed(beam.PTransform):
         self._handler = EncoderModelHandler(spec.name, accelerator)
         self._batch_chars = batch_chars
 
-    def expand(self, rows: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+    def expand(self, rows: beam.PCollection) -> Staged:
         batches = rows | "Batch" >> DeterministicBatches(self._batch_chars)
         results = batches | "Encode" >> RunInference(self._handler.with_no_batching())
-        routed = results | "Route" >> beam.ParDo(_Route()).with_outputs(REJECTS_TAG, main="main")
-        return routed.main, routed[REJECTS_TAG]
+        return apply_stage(results, "Route", _Route())

@@ -10,7 +10,7 @@ import math
 import re
 import uuid
 import zlib
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -18,7 +18,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadFromParquet
 
 from parabeam import schemas
-from parabeam.transforms.accounting import count
+from parabeam.transforms import stages
+from parabeam.transforms.accounting import COUNTS_TAG, StageFn, Staged
 from parabeam.transforms.dedup import sentence_id
 from parabeam.transforms.embed import Embed, to_float16_row
 from parabeam.transforms.encoders import get_encoder, l2_normalise
@@ -75,52 +76,64 @@ def read_shard(path: str) -> tuple[np.ndarray, np.ndarray]:
     return data["ids"], l2_normalise(data["vectors"])
 
 
-class _WriteShard(beam.DoFn):
-    def __init__(self, directory: str):
-        self.directory = directory
+class Shard(NamedTuple):
+    """One embedding shard file of one language: rows in id order."""
+    lang: str
+    path: str
+    rows: int
 
-    def process(self, item: tuple[int, Iterable[dict]], num_shards: int) -> Iterator[dict]:
-        shard, rows = item
+
+class _WriteShard(beam.DoFn):
+    def __init__(self, root: str):
+        self.root = root
+
+    def process(self, item: tuple[tuple[str, int], Iterable[dict]], num_shards: dict[str, int]) -> Iterator[Shard]:
+        (lang, shard), rows = item
         rows = sorted(rows, key=lambda row: row["id"])
-        path = FileSystems.join(self.directory, f"shard-{shard:05d}-of-{num_shards:05d}.npz")
+        path = FileSystems.join(self.root, lang, f"shard-{shard:05d}-of-{num_shards[lang]:05d}.npz")
         write_shard(path, [row["id"] for row in rows], np.stack([row["vector"] for row in rows]))
-        yield {"path": path, "rows": len(rows)}
+        yield Shard(lang, path, len(rows))
 
 
 class ShardEmbeddings(beam.PTransform):
-    """Embedding rows of one language -> its shard files {'path', 'rows'} (float16, rows sorted by id)."""
+    """Embedding rows of every language -> shard files `root/<lang>/shard-*.npz` (float16, rows sorted by id),
+    as `Shard` elements; each language gets as many shards as the memory budget needs."""
 
-    def __init__(self, directory: str, dim: int, memory_budget: int):
+    def __init__(self, root: str, dim: int, memory_budget: int):
         super().__init__()
-        self.directory, self.limit = directory, rows_per_shard(dim, memory_budget)
+        self.root, self.limit = root, rows_per_shard(dim, memory_budget)
 
     def expand(self, rows):
-        num_shards = (rows | "Count" >> beam.combiners.Count.Globally()
-                      | "NumShards" >> beam.Map(lambda n, limit: max(1, math.ceil(n / limit)), self.limit))
-        shards = beam.pvalue.AsSingleton(num_shards)
+        num_shards = beam.pvalue.AsDict(
+            rows | "Langs" >> beam.Map(lambda row: row["lang"]) | "Count" >> beam.combiners.Count.PerElement()
+            | "NumShards" >> beam.MapTuple(lambda lang, n, limit=self.limit: (lang, max(1, math.ceil(n / limit)))))
         return (rows
-                | "Key" >> beam.Map(lambda row, n: (shard_of(row["id"], n), row), shards)
+                | "Key" >> beam.Map(lambda row, n: ((row["lang"], shard_of(row["id"], n[row["lang"]])), row),
+                                    num_shards)
                 | "Group" >> beam.GroupByKey()
-                | "Write" >> beam.ParDo(_WriteShard(self.directory), shards))
+                | "Write" >> beam.ParDo(_WriteShard(self.root), num_shards))
 
 
-class _Lookup(beam.DoFn):
+class _Lookup(StageFn):
     """Per content key: cache hit -> embedding rows from the cached vector; miss -> rows to embed."""
+    stage = stages.EMBED_CACHE.name
 
     def process(self, item) -> Iterator:
         key, grouped = item
         cached = next(iter(grouped["cached"]), None)
         for row in grouped["row"]:
+            self.count("in", row["lang"])
             if cached is None:
-                count("embed_cache", "miss", row["lang"])
+                self.count("miss", row["lang"])
                 yield beam.pvalue.TaggedOutput("miss", {**row, "key": key})
             else:
-                count("embed_cache", "hit", row["lang"])
+                self.count("hit", row["lang"])
                 yield {"id": row["id"], "lang": row["lang"], "vector": np.asarray(cached, dtype=np.float32)}
+            self.count("out", row["lang"])
 
 
 class CachedEmbed(beam.PTransform):
-    """Sentence rows -> (embedding rows, rejects), embedding only texts this encoder never embedded before.
+    """Sentence rows -> Staged(embedding rows, rejects, counts), embedding only texts this encoder never embedded before.
 
     The cache is keyed by the exact text, per encoder name and version, and lives on any Beam filesystem;
     a join (not a side input) matches it against the sentences, so it scales with the corpus. New vectors
@@ -143,13 +156,15 @@ class CachedEmbed(beam.PTransform):
         looked_up = ({"row": rows | "Key" >> beam.Map(lambda row: (sentence_id(row["text"]), row)),
                       "cached": cached}
                      | "Join" >> beam.CoGroupByKey()
-                     | "Lookup" >> beam.ParDo(_Lookup()).with_outputs("miss", main="hit"))
-        fresh, rejects = looked_up.miss | "Embed" >> Embed(self.encoder, batch_chars=self.batch_chars,
-                                                               accelerator=self.accelerator)
+                     | "Lookup" >> beam.ParDo(_Lookup()).with_outputs("miss", COUNTS_TAG, main="hit"))
+        embedded = looked_up.miss | "Embed" >> Embed(self.encoder, batch_chars=self.batch_chars,
+                                                         accelerator=self.accelerator)
+        fresh = embedded.main
         stored = fresh | "Float16" >> beam.Map(to_float16_row)
         entries = stored | "Entries" >> beam.Map(lambda row: {"key": row["key"], "vector": row["vector"]})
         write_parquet(entries, FileSystems.join(self.cache_dir, f"run-{uuid.uuid4().hex}"),
                       schemas.EMBEDDING_CACHE, "WriteCache")
         vectors = stored | "WithoutKey" >> beam.Map(
             lambda row: {"id": row["id"], "lang": row["lang"], "vector": row["vector"]})
-        return (looked_up.hit, vectors) | "Vectors" >> beam.Flatten(), rejects
+        return Staged((looked_up.hit, vectors) | "Vectors" >> beam.Flatten(), embedded.rejects,
+                      (looked_up[COUNTS_TAG], embedded.counts) | "Counts" >> beam.Flatten())

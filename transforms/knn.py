@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import apache_beam as beam  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
-from parabeam.transforms.embedding_store import read_npz, read_shard, write_npz  # noqa: E402
+from parabeam.transforms.embedding_store import Shard, read_npz, read_shard, write_npz  # noqa: E402
 
 # stopes (stopes/utils/mining_utils.py: determine_faiss_index_type): sentence count above which each IVF
 # size is used, always as OPQ64,IVFn,PQ64; at 10,000 sentences or fewer an exact flat index is faster and
@@ -228,98 +228,127 @@ def _load_index(path: str) -> faiss.Index:
     return faiss.deserialize_index(np.frombuffer(_read_bytes(path), dtype=np.uint8))
 
 
-def _sample(shard: dict, total: int, train_size: int, directory: str) -> str:
-    """This shard's share of the training sample, drawn with a seed derived from the shard's name and written
-    beside the index: only its path travels through the pipeline."""
-    _ids, vectors = read_shard(shard["path"])
-    want = min(len(vectors), math.ceil(train_size * len(vectors) / max(total, 1)))
-    rows = np.random.default_rng(zlib.crc32(shard["path"].encode())).choice(len(vectors), want, replace=False)
-    path = FileSystems.join(directory, "sample", shard["path"].rsplit("/", 1)[-1])
-    write_npz(path, vectors=vectors[np.sort(rows)])
-    return path
+class IndexShard(NamedTuple):
+    """An embedding shard and the index that holds its vectors: `index` is None for flat (an exact index is
+    rebuilt from the vectors when searched); `trained` is the empty trained index every shard of the language
+    was filled from (None for flat), whose quantizer assigns queries to lists."""
+    lang: str
+    path: str
+    rows: int
+    kind: str
+    index: str | None
+    trained: str | None
 
 
-def _plan(samples: list[str], total: int, kind: str, directory: str, nprobe: int) -> dict:
-    """Pick the index kind for `total` vectors; for IVF kinds train once (on the samples, in shard order)
-    and write the empty index."""
+class Plan(NamedTuple):
+    """One language's index: its kind and, for IVF kinds, the trained empty index."""
+    lang: str
+    kind: str
+    template: str | None
+
+
+class Query(NamedTuple):
+    """A query shard on its way to the index shards of `target` (one language direction): `coarse` is a file
+    of the IVF lists its queries probe in that language's index (None for flat)."""
+    shard: Shard
+    target: str
+    coarse: str | None
+
+
+def _sample(shard: Shard, totals: dict[str, int], kind: str, train_size: int, root: str
+            ) -> Iterator[tuple[str, str]]:
+    """This shard's share of its language's training sample, drawn with a seed derived from the shard's name
+    and written beside the index: only its path travels through the pipeline. None for flat languages."""
+    total = totals[shard.lang]
+    if (choose_index(total) if kind == "auto" else kind) != "flat":
+        _ids, vectors = read_shard(shard.path)
+        want = min(len(vectors), math.ceil(train_size * len(vectors) / max(total, 1)))
+        rows = np.random.default_rng(zlib.crc32(shard.path.encode())).choice(len(vectors), want, replace=False)
+        path = FileSystems.join(root, shard.lang, "sample", shard.path.rsplit("/", 1)[-1])
+        write_npz(path, vectors=vectors[np.sort(rows)])
+        yield shard.lang, path
+
+
+def _plan(item: tuple[str, Iterable[str]], totals: dict[str, int], kind: str, root: str, nprobe: int) -> Plan:
+    """Train one language's IVF index once (on its samples, in shard order) and write it empty."""
+    lang, samples = item
+    total = totals[lang]
     kind = choose_index(total) if kind == "auto" else kind
-    if kind == "flat":
-        return {"kind": "flat", "template": None}
     index = train_index(np.concatenate([read_npz(path)["vectors"] for path in sorted(samples)]), kind, total,
                         nprobe=nprobe)
-    path = FileSystems.join(directory, f"trained-{kind}.faiss")
+    path = FileSystems.join(root, lang, f"trained-{kind}.faiss")
     _write_index(path, index)
-    return {"kind": kind, "template": path}
+    return Plan(lang, kind, path)
 
 
 class _Populate(beam.DoFn):
     """Embedding shard -> index shard: the trained index filled with this shard's vectors, written to disk.
-    Flat shards need no file: an exact index is rebuilt from the vectors when searched (a plain copy)."""
+    A language without a trained plan is flat: its shards need no file."""
 
-    def __init__(self, directory: str):
-        self.directory = directory
+    def __init__(self, root: str):
+        self.root = root
 
-    def process(self, shard: dict, plan: dict) -> Iterator[dict]:
-        if plan["kind"] == "flat":
-            yield {**shard, "kind": "flat", "index": None, "trained": None}
+    def process(self, shard: Shard, plans: dict[str, Plan]) -> Iterator[IndexShard]:
+        plan = plans.get(shard.lang)
+        if plan is None:
+            yield IndexShard(shard.lang, shard.path, shard.rows, "flat", None, None)
             return
-        index = _load_index(plan["template"])
-        index.add(read_shard(shard["path"])[1])
-        path = FileSystems.join(self.directory, shard["path"].rsplit("/", 1)[-1].replace(".npz", ".faiss"))
+        index = _load_index(plan.template)
+        index.add(read_shard(shard.path)[1])
+        path = FileSystems.join(self.root, shard.lang, shard.path.rsplit("/", 1)[-1].replace(".npz", ".faiss"))
         _write_index(path, index)
-        yield {**shard, "kind": plan["kind"], "index": path, "trained": plan["template"]}
+        yield IndexShard(shard.lang, shard.path, shard.rows, plan.kind, path, plan.template)
 
 
 class BuildIndex(beam.PTransform):
-    """Embedding shards of one language {'path', 'rows'} -> index shards {'path', 'rows', 'kind', 'index',
-    'trained'} ('trained': the empty trained index all shards were filled from; None for flat).
+    """Embedding shards of every language -> index shards `root/<lang>/...` (IndexShard).
 
-    The kind follows the corpus size (stopes' table) unless forced. IVF kinds are trained once on a bounded
-    sample drawn evenly from every shard, then populated shard by shard in parallel.
+    The kind follows each language's corpus size (stopes' table) unless forced. IVF kinds are trained once per
+    language, languages in parallel, on a bounded sample drawn evenly from its shards, then populated shard by
+    shard in parallel.
     """
 
-    def __init__(self, directory: str, kind: str = "auto", nprobe: int = NPROBE,
-                 train_size: int = DEFAULT_TRAIN_SIZE):
+    def __init__(self, root: str, kind: str = "auto", nprobe: int = NPROBE, train_size: int = DEFAULT_TRAIN_SIZE):
         super().__init__()
-        self.directory, self.kind, self.nprobe, self.train_size = directory, kind, nprobe, train_size
+        self.root, self.kind, self.nprobe, self.train_size = root, kind, nprobe, train_size
 
     def expand(self, shards):
-        total = shards | "Rows" >> beam.Map(lambda shard: shard["rows"]) | "Total" >> beam.CombineGlobally(sum)
-        if self.kind == "flat":
-            plan = total | "Plan" >> beam.Map(lambda _total: {"kind": "flat", "template": None})
-        else:
-            plan = (shards
-                    | "Sample" >> beam.Map(_sample, beam.pvalue.AsSingleton(total), self.train_size,
-                                           self.directory)
-                    | "Samples" >> beam.combiners.ToList()
-                    | "Train" >> beam.Map(_plan, beam.pvalue.AsSingleton(total), self.kind, self.directory,
-                                          self.nprobe))
-        return shards | "Populate" >> beam.ParDo(_Populate(self.directory), beam.pvalue.AsSingleton(plan))
+        totals = beam.pvalue.AsDict(shards | "Rows" >> beam.Map(lambda shard: (shard.lang, shard.rows))
+                                    | "Total" >> beam.CombinePerKey(sum))
+        plans = (shards
+                 | "Sample" >> beam.FlatMap(_sample, totals, self.kind, self.train_size, self.root)
+                 | "Samples" >> beam.GroupByKey()
+                 | "Train" >> beam.Map(_plan, totals, self.kind, self.root, self.nprobe)
+                 | "ByLang" >> beam.Map(lambda plan: (plan.lang, plan)))
+        return shards | "Populate" >> beam.ParDo(_Populate(self.root), beam.pvalue.AsDict(plans))
 
 
 class _Assign(beam.DoFn):
-    """Query shard -> the same with 'coarse': a file of the IVF lists its queries probe in the other
-    language's index (assign), written beside that index; None for flat indexes."""
+    """Query shard -> one Query per language it is searched against, with its IVF list assignment in that
+    language's index written beside it (assign)."""
 
-    def __init__(self, nprobe: int):
-        self.nprobe = nprobe
+    def __init__(self, nprobe: int, directions: tuple[tuple[str, str], ...]):
+        self.nprobe, self.directions = nprobe, directions
 
-    def process(self, query_shard: dict, index_shards: list[dict]) -> Iterator[dict]:
-        trained = {shard["trained"] for shard in index_shards} - {None}
-        if not trained:
-            yield {**query_shard, "coarse": None}
-            return
-        (template,) = trained
-        sims, lists = assign(_load_index(template), read_shard(query_shard["path"])[1], self.nprobe)
-        name = "-".join(query_shard["path"].rsplit("/", 2)[-2:]).replace(".npz", ".coarse.npz")
-        path = FileSystems.join(FileSystems.split(template)[0], "coarse", name)
-        write_npz(path, sims=sims, lists=lists.astype(np.int32))
-        yield {**query_shard, "coarse": path}
+    def process(self, shard: Shard, index_shards: list[IndexShard]) -> Iterator[Query]:
+        for source, target in self.directions:
+            if source != shard.lang:
+                continue
+            trained = {index.trained for index in index_shards if index.lang == target} - {None}
+            if not trained:
+                yield Query(shard, target, None)
+                continue
+            (template,) = trained
+            sims, lists = assign(_load_index(template), read_shard(shard.path)[1], self.nprobe)
+            name = shard.path.rsplit("/", 1)[-1].replace(".npz", f".{shard.lang}.coarse.npz")
+            path = FileSystems.join(FileSystems.split(template)[0], "coarse", name)
+            write_npz(path, sims=sims, lists=lists.astype(np.int32))
+            yield Query(shard, target, path)
 
 
 class _SearchPair(beam.DoFn):
-    """One query shard against one index shard -> (query shard path, Neighbours). Keeps the last shards it
-    loaded, in case pairs arrive grouped."""
+    """One query shard against one index shard -> ((query lang, target lang, query shard path), Neighbours).
+    Keeps the last shards it loaded, in case work items arrive grouped."""
 
     def __init__(self, k: int, nprobe: int):
         self.k, self.nprobe = k, nprobe
@@ -328,35 +357,35 @@ class _SearchPair(beam.DoFn):
         self._queries: tuple = (None, None)
         self._index: tuple = (None, None)
 
-    def process(self, item: tuple[dict, dict]) -> Iterator[tuple[str, Neighbours]]:
-        query_shard, index_shard = item
-        if self._queries[0] != query_shard["path"]:
+    def process(self, item: tuple[Query, IndexShard]) -> Iterator[tuple[tuple[str, str, str], Neighbours]]:
+        query, index_shard = item
+        if self._queries[0] != (query.shard.path, query.coarse):
             self._queries = (None, None)   # let the last shard go before the next one is read
             coarse = None
-            if query_shard["coarse"]:
-                data = read_npz(query_shard["coarse"])
+            if query.coarse:
+                data = read_npz(query.coarse)
                 coarse = (data["sims"], data["lists"])
-            query_ids, queries = read_shard(query_shard["path"])
-            self._queries = (query_shard["path"], (np.char.encode(query_ids), queries, coarse))
-        if self._index[0] != index_shard["path"]:
+            query_ids, queries = read_shard(query.shard.path)
+            self._queries = ((query.shard.path, query.coarse), (np.char.encode(query_ids), queries, coarse))
+        if self._index[0] != index_shard.path:
             self._index = (None, None)
-            if index_shard["index"]:
-                target_ids = read_npz(index_shard["path"], "ids")["ids"]
-                index = _load_index(index_shard["index"])
+            if index_shard.index:
+                target_ids = read_npz(index_shard.path, "ids")["ids"]
+                index = _load_index(index_shard.index)
                 set_nprobe(index, self.nprobe)
-                index = _on_gpus(index, index_shard["kind"])
+                index = _on_gpus(index, index_shard.kind)
             else:
-                target_ids, vectors = read_shard(index_shard["path"])
+                target_ids, vectors = read_shard(index_shard.path)
                 index = build_index(vectors, "flat")
-            self._index = (index_shard["path"], (np.char.encode(target_ids), index))
+            self._index = (index_shard.path, (np.char.encode(target_ids), index))
         query_ids, queries, coarse = self._queries[1]
         target_ids, index = self._index[1]
         # coarse lists exist only for IVF indexes; a GPU searches its own quantizer fast
         sims, positions = search(index, queries, self.k, coarse if faiss.get_num_gpus() == 0 else None)
         found = positions >= 0
-        yield query_shard["path"], Neighbours(
+        yield (query.shard.lang, query.target, query.shard.path), Neighbours(
             query_ids, np.where(found, sims, np.float32(np.nan)), np.where(found, target_ids[positions], b""),
-            np.zeros(positions.shape, dtype=np.int16), (index_shard["path"],))
+            np.zeros(positions.shape, dtype=np.int16), (index_shard.path,))
 
 
 class TopK(beam.CombineFn):
@@ -382,26 +411,36 @@ class TopK(beam.CombineFn):
         return accumulator
 
 
-class NearestNeighbours(beam.PTransform):
-    """(query shards, index shards) -> (query shard path, Neighbours of its sentences, at most k each).
+def directions_of(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """Both search directions of every pair, each once: (query language, target language)."""
+    return tuple(sorted({direction for src, tgt in pairs for direction in ((src, tgt), (tgt, src))}))
 
-    Every query shard meets every index shard as its own element, so the search fans out over workers;
-    only shard descriptions travel as side inputs, never vectors. With an `accelerator` hint the search step
-    asks for GPU workers, where FAISS uses every GPU it sees.
+
+class NearestNeighbours(beam.PTransform):
+    """(embedding shards, index shards), every language -> ((query lang, target lang, query shard path),
+    Neighbours of that shard's sentences in the target language, at most k each), for both directions of
+    every pair.
+
+    Work items (direction, query shard, index shard) are generated from the shard lists, so the graph is the
+    same for any number of languages and pairs; every item is its own element, so the search fans out over
+    workers; only shard descriptions travel as side inputs, never vectors. With an `accelerator` hint the
+    search step asks for GPU workers, where FAISS uses every GPU it sees.
     """
 
-    def __init__(self, k: int, nprobe: int, accelerator: str | None = None):
+    def __init__(self, pairs: Iterable[tuple[str, str]], k: int, nprobe: int, accelerator: str | None = None):
         super().__init__()
-        self.k, self.nprobe = k, nprobe
+        self.directions, self.k, self.nprobe = directions_of(pairs), k, nprobe
         self.hints = {"accelerator": accelerator} if accelerator else {}
 
     def expand(self, pcolls):
         query_shards, index_shards = pcolls
         indexes = beam.pvalue.AsList(index_shards)
         return (query_shards
-                | "Apart" >> beam.Reshuffle()   # not fused with the shard writer: both directions wait on indexes
-                | "Assign" >> beam.ParDo(_Assign(self.nprobe), indexes)
-                | "Pairs" >> beam.FlatMap(lambda query, indexes: [(query, index) for index in indexes], indexes)
+                | "Apart" >> beam.Reshuffle()   # not fused with the shard writer: searches wait on indexes
+                | "Assign" >> beam.ParDo(_Assign(self.nprobe, self.directions), indexes)
+                | "WorkItems" >> beam.FlatMap(
+                    lambda query, indexes: [(query, index) for index in indexes if index.lang == query.target],
+                    indexes)
                 | "Spread" >> beam.Reshuffle()
                 | "Search" >> beam.ParDo(_SearchPair(self.k, self.nprobe)).with_resource_hints(**self.hints)
                 | "Merge" >> beam.CombinePerKey(TopK(self.k)))

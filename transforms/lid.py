@@ -11,10 +11,11 @@ from typing import Any, Iterator
 import apache_beam as beam
 import fasttext
 
-from parabeam.transforms.accounting import REJECTS_TAG, count, reject
+from parabeam.transforms import stages
+from parabeam.transforms.accounting import StageFn, Staged, apply_stage
 from parabeam.transforms.langs import normalise_lang, scaled_chars, validate_lang
 
-STAGE = "lid"
+STAGE = stages.LID.name
 DEFAULT_THRESHOLD = 0.5
 # In English characters; CJK/Korean/Thai paragraphs are scaled by script density (langs.SCRIPT_DENSITY),
 # so a Chinese paragraph needs 7 characters, a Japanese one 9: the same amount of text.
@@ -63,7 +64,9 @@ def lid_decision(lang: str, prob: float, text: str, *, langs: set[str] | None,
     return None
 
 
-class _IdentifyFn(beam.DoFn):
+class _IdentifyFn(StageFn):
+    stage = STAGE
+
     def __init__(self, model_path: str | None, decide: dict[str, Any]):
         self._model_path = model_path
         self._decide = decide
@@ -75,19 +78,19 @@ class _IdentifyFn(beam.DoFn):
     def process(self, doc: dict[str, Any]) -> Iterator[Any]:
         for text in paragraphs(doc["text"] or ""):
             lang, prob = identify(self._model, text)
-            count(STAGE, "in", lang)
+            self.count("in", lang)
             reason = lid_decision(lang, prob, text, **self._decide)
             if reason:
-                yield reject(STAGE, reason, lang=lang, shard=doc["shard"], record=doc["record"],
+                yield self.reject(reason, lang=lang, shard=doc["shard"], record=doc["record"],
                              url=doc["url"], excerpt=text)
                 continue
-            count(STAGE, "out", lang)
+            self.count("out", lang)
             yield {"url": doc["url"], "shard": doc["shard"], "record": doc["record"],
                    "lang": lang, "text": text, "lid_prob": prob}
 
 
 class IdentifyLanguage(beam.PTransform):
-    """Documents -> (paragraph rows {url, shard, record, lang, text, lid_prob}, rejects).
+    """Documents -> Staged(paragraph rows {url, shard, record, lang, text, lid_prob}, rejects).
 
     Counters are per paragraph and language (the predicted one, rejects included):
     lid/in/<lang> = lid/out/<lang> + lid/reject:<reason>/<lang>. A document with no
@@ -107,7 +110,5 @@ class IdentifyLanguage(beam.PTransform):
             "min_chars": min_chars,
         }
 
-    def expand(self, documents):
-        results = documents | "IdentifyParagraphs" >> beam.ParDo(
-            _IdentifyFn(self._model_path, self._decide)).with_outputs(REJECTS_TAG, main="main")
-        return results.main, results[REJECTS_TAG]
+    def expand(self, documents) -> Staged:
+        return apply_stage(documents, "IdentifyParagraphs", _IdentifyFn(self._model_path, self._decide))

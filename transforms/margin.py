@@ -13,7 +13,7 @@ Pure functions only (numpy, plus knn.knn for the search), above the marker at th
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Callable, Hashable, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -91,6 +91,18 @@ def directions(src: np.ndarray, tgt: np.ndarray, fwd_idx: np.ndarray, bwd_idx: n
     return ["both" if f and b else "fwd" if f else "bwd" for f, b in zip(is_fwd, is_bwd)]
 
 
+def greedy_one_to_one(ranked: Iterable[tuple[Hashable, Hashable]]) -> list[int]:
+    """LASER's `max` greedy: positions of the (source, target) pairs it keeps, given them best first; each
+    source and each target is used at most once."""
+    chosen, seen_src, seen_tgt = [], set(), set()
+    for position, (src, tgt) in enumerate(ranked):
+        if src not in seen_src and tgt not in seen_tgt:
+            seen_src.add(src)
+            seen_tgt.add(tgt)
+            chosen.append(position)
+    return chosen
+
+
 def select(fwd: Best, bwd: Best, retrieval: str, threshold: float) -> list[Pair]:
     """LASER's retrieval strategies over both sides' best candidates, keeping scores > threshold in every
     mode. Order: by source index (fwd, intersect), target index (bwd), score descending (max).
@@ -114,13 +126,8 @@ def select(fwd: Best, bwd: Best, retrieval: str, threshold: float) -> list[Pair]
         score = np.concatenate([fwd.score, bwd.score])
         cos = np.concatenate([fwd.cosine, bwd.cosine])
         candidates = np.flatnonzero(score > threshold)
-        chosen, seen_src, seen_tgt = [], set(), set()
-        for i in candidates[np.lexsort((tgt[candidates], src[candidates], -score[candidates]))]:
-            if src[i] not in seen_src and tgt[i] not in seen_tgt:
-                seen_src.add(src[i])
-                seen_tgt.add(tgt[i])
-                chosen.append(i)
-        keep = np.asarray(chosen, dtype=np.int64)
+        ranked = candidates[np.lexsort((tgt[candidates], src[candidates], -score[candidates]))]
+        keep = ranked[greedy_one_to_one(zip(src[ranked].tolist(), tgt[ranked].tolist()))]
     src, tgt, score, cos = src[keep], tgt[keep], score[keep], cos[keep]
     return [Pair(int(s), int(t), float(sc), float(c), d)
             for s, t, sc, c, d in zip(src, tgt, score, cos, directions(src, tgt, fwd.idx, bwd.idx))]
@@ -143,35 +150,62 @@ def mine(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", retrie
 
 # ---- end of pure functions; Beam wiring below ----
 # The same rules as mine() on neighbour lists keyed by sentence id. Shards hold rows in id order, so "lower
-# index" above is "lower id" here; arithmetic stays in float32, as in the in-memory version.
+# index" above is "lower id" here; arithmetic stays in float32, as in the in-memory version. Neighbour blocks
+# are keyed by (query lang, target lang, query shard path); pairs are data, so one chain serves every pair.
 
-def _lookups(query_shard: str, block: Neighbours) -> Iterator[tuple[str, tuple[str, np.ndarray]]]:
-    """Ask every shard the block's neighbours live in for their neighbourhood means."""
+Direction = tuple[str, str, str]   # (query lang, target lang, query shard path)
+
+
+class MinedPair(NamedTuple):
+    """A pair above the threshold, best candidate of its source ("fwd"), its target ("bwd") or both."""
+    src_lang: str
+    tgt_lang: str
+    src_id: str
+    tgt_id: str
+    score: float
+    cosine: float
+    direction: str
+
+    @property
+    def pair(self) -> str:
+        return f"{self.src_lang}-{self.tgt_lang}"
+
+
+def _lookups(key: Direction, block: Neighbours) -> Iterator[tuple[tuple[str, str], tuple[Direction, np.ndarray]]]:
+    """Ask every shard the block's neighbours live in for their neighbourhood means toward the query's language."""
+    query_lang = key[0]
     found = ~np.isnan(block.sims)
     for number, shard in enumerate(block.shards):
         wanted = np.unique(block.targets[found & (block.origin == number)])
         if len(wanted):
-            yield shard, (query_shard, wanted)
+            yield (shard, query_lang), (key, wanted)
 
 
-def _means(shard: str, block: Neighbours) -> tuple[str, tuple[np.ndarray, np.ndarray]]:
-    return shard, (block.ids, neighbourhood_means(block.sims))
+def _means(key: Direction, block: Neighbours) -> tuple[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    _query_lang, target_lang, shard = key
+    return (shard, target_lang), (block.ids, neighbourhood_means(block.sims))
 
 
-def _answers(_shard: str, grouped: dict) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray]]]:
+def _answers(_shard, grouped: dict) -> Iterator[tuple[Direction, tuple[np.ndarray, np.ndarray]]]:
     lookups = list(grouped["lookup"])
     if lookups:
         (ids, means), = grouped["means"]
-        for query_shard, wanted in lookups:
-            yield query_shard, (wanted, means[np.searchsorted(ids, wanted)])
+        for asker, wanted in lookups:
+            yield asker, (wanted, means[np.searchsorted(ids, wanted)])
 
 
-def _best(query_shard: str, grouped: dict, kind: str, threshold: float, backward: bool
-          ) -> Iterator[tuple[tuple[str, str], tuple[float, float]]]:
-    """A block's best candidates scoring above the threshold -> ((src id, tgt id), (score, cosine))."""
+def _best(item: tuple[Direction, dict], pairs: frozenset, kind: str, threshold: float
+          ) -> Iterator[tuple[tuple[str, str, str, str], tuple[str, float, float]]]:
+    """A block's best candidates above the threshold -> ((src lang, tgt lang, src id, tgt id), (side, score,
+    cosine)) for each pair the direction serves: forward for (query, target), backward for (target, query)."""
+    (query_lang, target_lang, _shard), grouped = item
     (block,), answers = grouped["block"], list(grouped["means"])
-    if not answers:
-        return   # no query found any neighbour
+    if answers:   # else no query found any neighbour
+        yield from _block_best(query_lang, target_lang, block, answers, pairs, kind, threshold)
+
+
+def _block_best(query_lang: str, target_lang: str, block: Neighbours, answers: list, pairs: frozenset, kind: str,
+                threshold: float) -> Iterator[tuple[tuple[str, str, str, str], tuple[str, float, float]]]:
     ids = np.concatenate([ids for ids, _means in answers])
     means = np.concatenate([means for _ids, means in answers])
     order = np.argsort(ids)
@@ -179,76 +213,67 @@ def _best(query_shard: str, grouped: dict, kind: str, threshold: float, backward
     target_means = means[np.searchsorted(ids, block.targets).clip(max=len(ids) - 1)]   # missing: sim NaN
     best = pick_best(score_candidates(neighbourhood_means(block.sims), target_means, block.sims, kind),
                      block.sims, block.targets)
-    keep = np.flatnonzero(best.score > threshold)
-    for query, target, score, cosine in zip(block.ids[keep].tolist(), best.idx[keep].tolist(),
-                                            best.score[keep].tolist(), best.cosine[keep].tolist()):
-        query, target = query.decode(), target.decode()
-        yield ((target, query) if backward else (query, target)), (score, cosine)
+    keep = np.flatnonzero(best.score.astype(np.float64) > threshold)
+    found = list(zip(np.char.decode(block.ids[keep]).tolist(), np.char.decode(best.idx[keep]).tolist(),
+                     best.score[keep].tolist(), best.cosine[keep].tolist()))
+    if (query_lang, target_lang) in pairs:
+        for query, target, score, cosine in found:
+            yield (query_lang, target_lang, query, target), ("fwd", score, cosine)
+    if (target_lang, query_lang) in pairs:
+        for query, target, score, cosine in found:
+            yield (target_lang, query_lang, target, query), ("bwd", score, cosine)
 
 
-class _BestCandidates(beam.PTransform):
-    """One direction's neighbour blocks -> each query's best candidate above the threshold, keyed by pair.
-
-    A candidate's margin needs its own neighbourhood mean, which comes from the other direction's blocks:
-    each block asks the shards its neighbours live in (a join by shard), so no worker holds a language."""
-
-    def __init__(self, margin: str, threshold: float, backward: bool):
-        super().__init__()
-        self.margin, self.threshold, self.backward = margin, threshold, backward
-
-    def expand(self, pcolls):
-        blocks, reverse = pcolls
-        answers = ({"lookup": blocks | "Lookups" >> beam.FlatMapTuple(_lookups),
-                    "means": reverse | "Means" >> beam.MapTuple(_means)}
-                   | "Ask" >> beam.CoGroupByKey()
-                   | "Answer" >> beam.FlatMapTuple(_answers))
-        margin, threshold, backward = self.margin, self.threshold, self.backward
-        return ({"block": blocks, "means": answers}
-                | "Join" >> beam.CoGroupByKey()
-                | "Best" >> beam.FlatMap(lambda item: _best(*item, margin, threshold, backward)))
-
-
-def _pair(key: tuple[str, str], grouped: dict) -> Iterator[dict]:
+def _pair(key: tuple[str, str, str, str], sides: Iterable[tuple[str, float, float]]) -> MinedPair:
     """A pair that is a best candidate on one side or both: its score is the same from either side."""
-    sides = [name for name in ("fwd", "bwd") if grouped[name]]
-    score, cosine = next(iter(grouped[sides[0]]))
-    yield {"src_id": key[0], "tgt_id": key[1], "score": score, "cosine": cosine,
-           "direction": "both" if len(sides) == 2 else sides[0]}
+    sides = sorted(sides)
+    _side, score, cosine = sides[0]
+    return MinedPair(*key, score, cosine, "both" if len(sides) == 2 else sides[0][0])
 
 
-def _rank(pair: dict) -> tuple:
+def _rank(pair: MinedPair) -> tuple:
     """The greedy's order: best score first, then lower source id, then lower target id."""
-    return -pair["score"], pair["src_id"], pair["tgt_id"]
+    return -pair.score, pair.src_id, pair.tgt_id
 
 
-def _one_to_one(_key, pairs: Iterable[dict]) -> Iterator[dict]:
-    """`max` retrieval in one go: best first, each source and target sentence used at most once."""
-    seen_src, seen_tgt = set(), set()
-    for pair in sorted(pairs, key=_rank):
-        if pair["src_id"] not in seen_src and pair["tgt_id"] not in seen_tgt:
-            seen_src.add(pair["src_id"])
-            seen_tgt.add(pair["tgt_id"])
-            yield pair
+def _one_to_one(_pair_name: str, pairs: Iterable[MinedPair]) -> list[MinedPair]:
+    """`max` retrieval for one language pair in one go (greedy_one_to_one)."""
+    ranked = sorted(pairs, key=_rank)
+    return [ranked[i] for i in greedy_one_to_one((pair.src_id, pair.tgt_id) for pair in ranked)]
+
+
+def _by_src(pair: MinedPair) -> tuple[str, str]:
+    return pair.pair, pair.src_id
+
+
+def _by_tgt(pair: MinedPair) -> tuple[str, str]:
+    return pair.pair, pair.tgt_id
+
+
+def _best_of_both(_key, found: Iterable[MinedPair]) -> list[MinedPair]:
+    """A pair that came back as the best of its source and of its target."""
+    found = list(found)
+    return found[:1] if len(found) == 2 else []
 
 
 class _DominantRound(beam.PTransform):
     """One round of the distributed one-to-one selection: a pair that is the best (by _rank) of every pair
     sharing its source or its target is exactly one the greedy would take, so it is accepted, and every
-    other pair touching its sentences is dropped. Returns (accepted, remaining)."""
+    other pair touching its sentences is dropped. Returns (accepted, remaining). Keys carry the language pair."""
 
     def expand(self, pairs):
-        def best_by(side: str):
-            return (pairs | f"By{side}" >> beam.Map(lambda p: (p[side], p))
+        def best_by(side: str, sentence):
+            return (pairs | f"By{side}" >> beam.Map(lambda p: (sentence(p), p))
                     | f"Best{side}" >> beam.CombinePerKey(lambda found: min(found, key=_rank))
-                    | f"Pair{side}" >> beam.MapTuple(lambda _id, p: ((p["src_id"], p["tgt_id"]), p)))
+                    | f"Pair{side}" >> beam.MapTuple(lambda _sentence, p: ((p.pair, p.src_id, p.tgt_id), p)))
 
-        accepted = ({"src": best_by("src_id"), "tgt": best_by("tgt_id")} | "Both" >> beam.CoGroupByKey()
-                    | "Dominant" >> beam.FlatMapTuple(
-                        lambda _key, found: found["src"][:1] if found["src"] and found["tgt"] else []))
+        accepted = ((best_by("Src", _by_src), best_by("Tgt", _by_tgt)) | "BestOfBoth" >> beam.Flatten()
+                    | "Both" >> beam.GroupByKey()
+                    | "Dominant" >> beam.FlatMapTuple(_best_of_both))
         remaining = pairs
-        for side in ("src_id", "tgt_id"):
-            remaining = ({"pair": remaining | f"Key{side}" >> beam.Map(lambda p, s=side: (p[s], p)),
-                          "taken": accepted | f"Taken{side}" >> beam.Map(lambda p, s=side: (p[s], None))}
+        for side, sentence in (("Src", _by_src), ("Tgt", _by_tgt)):
+            remaining = ({"pair": remaining | f"Key{side}" >> beam.Map(lambda p, f=sentence: (f(p), p)),
+                          "taken": accepted | f"Taken{side}" >> beam.Map(lambda p, f=sentence: (f(p), None))}
                          | f"Join{side}" >> beam.CoGroupByKey()
                          | f"Free{side}" >> beam.FlatMapTuple(
                              lambda _id, found: [] if found["taken"] else found["pair"]))
@@ -256,9 +281,10 @@ class _DominantRound(beam.PTransform):
 
 
 class OneToOne(beam.PTransform):
-    """LASER's `max` selection without gathering the candidates: `rounds` rounds of _DominantRound resolve
-    almost every pair in parallel (mutual best pairs go in the first), and only what is left, usually
-    nothing or a handful, is settled by the plain greedy in one worker. The result is the greedy's."""
+    """LASER's `max` selection, per language pair, without gathering the candidates: `rounds` rounds of
+    _DominantRound resolve almost every pair in parallel (mutual best pairs go in the first), and only what is
+    left, usually nothing or a handful, is settled by the plain greedy in one worker per language pair. The
+    result is the greedy's."""
 
     def __init__(self, rounds: int = 3):
         super().__init__()
@@ -269,7 +295,7 @@ class OneToOne(beam.PTransform):
         for number in range(self.rounds):
             taken, pairs = pairs | f"Round{number}" >> _DominantRound()
             accepted.append(taken)
-        rest = (pairs | "OneKey" >> beam.Map(lambda pair: (None, pair)) | "Gather" >> beam.GroupByKey()
+        rest = (pairs | "ByPair" >> beam.Map(lambda pair: (pair.pair, pair)) | "Gather" >> beam.GroupByKey()
                 | "Greedy" >> beam.FlatMapTuple(_one_to_one))
         return [*accepted, rest] | "Selected" >> beam.Flatten()
 
@@ -278,36 +304,43 @@ KEEP = {"fwd": ("fwd", "both"), "bwd": ("bwd", "both"), "intersect": ("both",), 
 
 
 class MarginMine(beam.PTransform):
-    """(src->tgt neighbours, tgt->src neighbours) -> mined pairs {src_id, tgt_id, score, cosine, direction}
-    scoring above the threshold.
+    """Neighbour blocks of both directions of every pair -> MinedPair elements scoring above the threshold.
 
+    A candidate's margin needs its own neighbourhood mean, which comes from the other direction's blocks:
+    each block asks the shards its neighbours live in (a join by shard), so no worker holds a language.
     Thresholding before the one-to-one selection gives LASER's result (see select()), and OneToOne makes
-    that selection without gathering the pairs in one worker.
+    that selection without gathering a pair's candidates in one worker.
     """
 
-    def __init__(self, margin: str, retrieval: str, threshold: float):
+    def __init__(self, pairs: Iterable[tuple[str, str]], margin: str, retrieval: str, threshold: float):
         super().__init__()
         margin_fn(margin)
         check_retrieval(retrieval)
-        self.margin, self.retrieval, self.threshold = margin, retrieval, threshold
+        self.pairs, self.margin, self.retrieval, self.threshold = frozenset(pairs), margin, retrieval, threshold
 
-    def expand(self, pcolls):
-        fwd_nn, bwd_nn = pcolls
-        best = {"fwd": (fwd_nn, bwd_nn) | "Forward" >> _BestCandidates(self.margin, self.threshold, False),
-                "bwd": (bwd_nn, fwd_nn) | "Backward" >> _BestCandidates(self.margin, self.threshold, True)}
-        pairs = (best | "Pool" >> beam.CoGroupByKey()
-                 | "Pairs" >> beam.FlatMapTuple(_pair)
-                 | "Keep" >> beam.Filter(lambda pair, keep: pair["direction"] in keep, KEEP[self.retrieval]))
+    def expand(self, blocks):
+        answers = ({"lookup": blocks | "Lookups" >> beam.FlatMapTuple(_lookups),
+                    "means": blocks | "Means" >> beam.MapTuple(_means)}
+                   | "Ask" >> beam.CoGroupByKey()
+                   | "Answer" >> beam.FlatMapTuple(_answers))
+        pairs = ({"block": blocks, "means": answers}
+                 | "Join" >> beam.CoGroupByKey()
+                 | "Best" >> beam.FlatMap(_best, self.pairs, self.margin, self.threshold)
+                 | "Pool" >> beam.GroupByKey()
+                 | "Pairs" >> beam.MapTuple(_pair)
+                 | "Keep" >> beam.Filter(lambda pair, keep: pair.direction in keep, KEEP[self.retrieval]))
         return pairs | "OneToOne" >> OneToOne() if self.retrieval == "max" else pairs
 
 
-def _sentence_means(_shard: str, block: Neighbours) -> Iterator[tuple[str, np.float32]]:
-    return zip(np.char.decode(block.ids).tolist(), neighbourhood_means(block.sims))
+def _sentence_means(key: Direction, block: Neighbours) -> Iterator[tuple[tuple[str, str], np.float32]]:
+    """Each query sentence's neighbourhood mean toward the other language, keyed by (its lang, its id)."""
+    return (((key[0], ident), mean) for ident, mean in
+            zip(np.char.decode(block.ids).tolist(), neighbourhood_means(block.sims)))
 
 
 def _attach(side: str):
     """Join one side's vector and neighbourhood mean onto the pairs that name its sentence."""
-    def attach(_ident: str, grouped: dict) -> Iterator[dict]:
+    def attach(_key, grouped: dict) -> Iterator[dict]:
         vector = next(iter(grouped["vector"]))
         mean = next(iter(grouped["mean"]))
         for pair in grouped["pair"]:
@@ -316,19 +349,21 @@ def _attach(side: str):
 
 
 class ScorePairs(beam.PTransform):
-    """(pairs, src vectors, tgt vectors, src->tgt neighbours, tgt->src neighbours) -> the pairs with their
-    margin `score` and `cosine`: `parabeam score`, neighbourhoods taken from the file's own two sides."""
+    """(pairs, vectors of both sides, neighbour blocks of both directions) -> the pairs with their margin
+    `score` and `cosine`: `parabeam score`, neighbourhoods taken from the file's own two sides."""
 
-    def __init__(self, margin: str):
+    def __init__(self, src: str, tgt: str, margin: str):
         super().__init__()
-        self.fn = margin_fn(margin)
+        self.langs, self.fn = {"src": src, "tgt": tgt}, margin_fn(margin)
 
     def expand(self, pcolls):
-        pairs, src_vectors, tgt_vectors, fwd_nn, bwd_nn = pcolls
-        for side, vectors, nn in (("src", src_vectors, fwd_nn), ("tgt", tgt_vectors, bwd_nn)):
-            pairs = ({"pair": pairs | f"{side}Key" >> beam.Map(lambda p, s=side: (p[f"{s}_id"], p)),
-                      "vector": vectors | f"{side}Vectors" >> beam.Map(lambda v: (v["id"], stored_vector(v["vector"]))),
-                      "mean": nn | f"{side}Means" >> beam.FlatMapTuple(_sentence_means)}
+        pairs, vectors, blocks = pcolls
+        vectors = vectors | "Vectors" >> beam.Map(lambda v: ((v["lang"], v["id"]), stored_vector(v["vector"])))
+        means = blocks | "Means" >> beam.FlatMapTuple(_sentence_means)
+        for side in ("src", "tgt"):
+            pairs = ({"pair": pairs | f"{side}Key" >> beam.Map(lambda p, s=side, lang=self.langs[side]:
+                                                               ((lang, p[f"{s}_id"]), p)),
+                      "vector": vectors, "mean": means}
                      | f"{side}Join" >> beam.CoGroupByKey()
                      | f"{side}Attach" >> beam.FlatMapTuple(_attach(side)))
         return pairs | "Score" >> beam.Map(self._score)

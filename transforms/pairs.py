@@ -7,10 +7,11 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from parabeam.transforms import accounting
+from parabeam.transforms import stages
+from parabeam.transforms.accounting import StageFn, Staged, apply_stage
 from parabeam.transforms.dedup import normalise, sentence_id
 
-STAGE = "pairs"
+STAGE = stages.PAIRS.name
 
 
 def read_pairs(path: str, handle: BinaryIO, src_column: str, tgt_column: str) -> Iterator[tuple[int, list[str], str | None]]:
@@ -32,20 +33,22 @@ def read_pairs(path: str, handle: BinaryIO, src_column: str, tgt_column: str) ->
             yield number, [fields[src], fields[tgt]] + fields, None
 
 
-class _Read(beam.DoFn):
+class _Read(StageFn):
+    stage = STAGE
+
     def __init__(self, src_column: str, tgt_column: str):
         self.columns = (src_column, tgt_column)
 
     def process(self, path: str) -> Iterator:
         with FileSystems.open(path) as handle:
             for number, fields, problem in read_pairs(path, handle, *self.columns):
-                accounting.count(STAGE, "in")
+                self.count("in")
                 texts = [normalise(text or "") for text in fields[:2]] if not problem else []
                 if problem or not all(texts):
-                    yield accounting.reject(STAGE, problem or "empty_side", shard=path, record=number,
+                    yield self.reject(problem or "empty_side", shard=path, record=number,
                                             excerpt="\t".join(fields))
                     continue
-                accounting.count(STAGE, "out")
+                self.count("out")
                 yield {"row": number, "src_id": sentence_id(texts[0]), "tgt_id": sentence_id(texts[1]),
                        "src_text": texts[0], "tgt_text": texts[1], "fields": fields[2:]}
 
@@ -60,13 +63,11 @@ def side_sentences(pairs: beam.PCollection, side: str, lang: str) -> beam.PColle
 
 
 class ReadPairs(beam.PTransform):
-    """Bitext file -> (pairs {'row', 'src_id', 'tgt_id', 'src_text', 'tgt_text', 'fields'}, rejects)."""
+    """Bitext file -> (pairs {'row', 'src_id', 'tgt_id', 'src_text', 'tgt_text', 'fields'}, rejects, counts)."""
 
     def __init__(self, path: str, src_column: str = "1", tgt_column: str = "2"):
         super().__init__()
         self.path, self.read = path, _Read(src_column, tgt_column)
 
-    def expand(self, pbegin):
-        result = (pbegin | beam.Create([self.path])
-                  | "Read" >> beam.ParDo(self.read).with_outputs(accounting.REJECTS_TAG, main="main"))
-        return result.main, result[accounting.REJECTS_TAG]
+    def expand(self, pbegin) -> Staged:
+        return apply_stage(pbegin | beam.Create([self.path]), "Read", self.read)

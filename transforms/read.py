@@ -27,9 +27,10 @@ from apache_beam.io.filesystems import FileSystems
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
 
-from parabeam.transforms.accounting import EXCERPT_CHARS, REJECTS_TAG, count, reject
+from parabeam.transforms import stages
+from parabeam.transforms.accounting import EXCERPT_CHARS, StageFn, Staged, apply_stage, merge_staged
 
-STAGE = "read"
+STAGE = stages.READ.name
 MAX_LINE_BYTES = 1 << 20          # a longer line is a `line_too_long` fault; never buffered beyond this
 MAX_RECORD_BYTES = 64 << 20       # a WARC record or text block larger than this is `record_too_large`
 MAX_HEADER_BYTES = 64 << 10
@@ -188,7 +189,7 @@ def read_parquet(path: str, f: BinaryIO) -> Iterator[Item]:
 
 
 class ReadDocuments(beam.PTransform):
-    """PBegin -> (documents, rejects): expand the patterns, read every file, fan the documents out.
+    """PBegin -> Staged(documents, rejects, counts): expand the patterns, read every file, fan the documents out.
 
     Stage "read" counts `in` for every record seen (documents, faults and skipped records), `out` per
     document, `reject:<reason>` per fault and `skipped:<warc-type>` per record that carries no text.
@@ -198,57 +199,56 @@ class ReadDocuments(beam.PTransform):
         super().__init__()
         self.patterns = list(patterns)
 
-    def expand(self, pbegin):
-        files = (pbegin
-                 | "Patterns" >> beam.Create(self.patterns)
-                 | "Match" >> beam.ParDo(_MatchFiles()).with_outputs(REJECTS_TAG, main="main"))
-        read = (files.main
-                | "ReshuffleFiles" >> beam.Reshuffle()
-                | "ReadFiles" >> beam.ParDo(_ReadFile()).with_outputs(REJECTS_TAG, main="main"))
+    def expand(self, pbegin) -> Staged:
+        files = apply_stage(pbegin | "Patterns" >> beam.Create(self.patterns), "Match", _MatchFiles())
+        read = apply_stage(files.main | "ReshuffleFiles" >> beam.Reshuffle(), "ReadFiles", _ReadFile())
         documents = read.main | "ReshuffleDocuments" >> beam.Reshuffle()
-        rejects = (files[REJECTS_TAG], read[REJECTS_TAG]) | "Rejects" >> beam.Flatten()
-        return documents, rejects
+        return merge_staged("Read", documents, [files, read])
 
 
-class _MatchFiles(beam.DoFn):
+class _MatchFiles(StageFn):
     """Pattern -> file paths; a pattern that matches nothing is a `missing_file` reject."""
+
+    stage = STAGE
 
     def process(self, pattern: str):
         try:
             paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
         except Exception as error:  # any filesystem's failure must become a reject, not a crash
-            count(STAGE, "in")
-            yield reject(STAGE, "read_error", shard=pattern, excerpt=f"{type(error).__name__}: {error}")
+            self.count("in")
+            yield self.reject("read_error", shard=pattern, excerpt=f"{type(error).__name__}: {error}")
             return
         if not paths:
-            count(STAGE, "in")
-            yield reject(STAGE, "missing_file", shard=pattern, excerpt=pattern)
+            self.count("in")
+            yield self.reject("missing_file", shard=pattern, excerpt=pattern)
         yield from paths
 
 
-class _ReadFile(beam.DoFn):
+class _ReadFile(StageFn):
     """Path -> documents and rejects; an unexpected error ends the file as one `read_error` reject."""
+
+    stage = STAGE
 
     def process(self, path: str):
         record = 0
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
                 for item in read_records(path, f):
-                    count(STAGE, "in")
+                    self.count("in")
                     if isinstance(item, dict):
                         record = item["record"] + 1
-                        count(STAGE, "out")
+                        self.count("out")
                         yield item
                         continue
                     record = item.record + 1
                     if isinstance(item, Skipped):
-                        count(STAGE, f"skipped:{item.kind}")
+                        self.count(f"skipped:{item.kind}")
                     else:
-                        yield reject(STAGE, item.reason, shard=path, record=item.record, url=item.url,
+                        yield self.reject(item.reason, shard=path, record=item.record, url=item.url,
                                      excerpt=item.excerpt)
         except Exception as error:  # a reader bug or I/O failure must not kill the job
-            count(STAGE, "in")
-            yield reject(STAGE, "read_error", shard=path, record=record, excerpt=f"{type(error).__name__}: {error}")
+            self.count("in")
+            yield self.reject("read_error", shard=path, record=record, excerpt=f"{type(error).__name__}: {error}")
 
 
 class _Source:

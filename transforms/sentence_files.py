@@ -9,10 +9,11 @@ from typing import Iterable, Iterator
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from parabeam.transforms import accounting
+from parabeam.transforms import stages
+from parabeam.transforms.accounting import StageFn, Staged, apply_stage, merge_staged
 from parabeam.transforms.dedup import normalise, sentence_id
 
-STAGE = "sentence_files"
+STAGE = stages.SENTENCE_FILES.name
 
 
 def is_bucc(lines: Iterable[str]) -> bool:
@@ -30,7 +31,9 @@ def parse_line(line: str, bucc: bool) -> tuple[str, str]:
     return sentence_id(text), text
 
 
-class _ReadFile(beam.DoFn):
+class _ReadFile(StageFn):
+    stage = STAGE
+
     def process(self, item: tuple[str, str]) -> Iterator:
         path, lang = item
         with FileSystems.open(path) as handle:
@@ -38,17 +41,18 @@ class _ReadFile(beam.DoFn):
         bucc = is_bucc(head)
         with FileSystems.open(path) as handle:
             for number, raw in enumerate(handle):
-                accounting.count(STAGE, "in", lang)
+                self.count("in", lang)
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 ident, text = parse_line(line, bucc) if line.strip() else ("", "")
                 if not text:
-                    yield accounting.reject(STAGE, "empty_line", lang=lang, shard=path, record=number)
+                    yield self.reject("empty_line", lang=lang, shard=path, record=number)
                     continue
                 yield (lang, ident), (text, path, number)
 
 
-class _Unique(beam.DoFn):
+class _Unique(StageFn):
     """One row per (lang, id): repeated lines merge; an id given to two different texts is rejected."""
+    stage = STAGE
 
     def process(self, item) -> Iterator:
         (lang, ident), lines = item
@@ -56,27 +60,23 @@ class _Unique(beam.DoFn):
         text = lines[0][0]
         for other_text, path, number in lines[1:]:
             if other_text == text:
-                accounting.count(STAGE, "merged:duplicate", lang)
+                self.count("merged:duplicate", lang)
             else:
-                yield accounting.reject(STAGE, "duplicate_id", lang=lang, shard=path, record=number,
+                yield self.reject("duplicate_id", lang=lang, shard=path, record=number,
                                         excerpt=f"{ident}\t{other_text}")
-        accounting.count(STAGE, "out", lang)
+        self.count("out", lang)
         yield {"id": ident, "lang": lang, "text": text, "count": sum(1 for line in lines if line[0] == text),
                "urls": []}
 
 
 class ReadSentenceFiles(beam.PTransform):
-    """[(path, lang), ...] -> (sentence-store rows, rejects)."""
+    """[(path, lang), ...] -> Staged(sentence-store rows, rejects, counts)."""
 
     def __init__(self, files: Iterable[tuple[str, str]]):
         super().__init__()
         self.files = list(files)
 
-    def expand(self, pbegin):
-        lines = (pbegin | beam.Create(self.files)
-                 | "Read" >> beam.ParDo(_ReadFile()).with_outputs(accounting.REJECTS_TAG, main="main"))
-        unique = (lines.main | beam.GroupByKey()
-                  | "Unique" >> beam.ParDo(_Unique()).with_outputs(accounting.REJECTS_TAG, main="main"))
-        rejects = ((lines[accounting.REJECTS_TAG], unique[accounting.REJECTS_TAG])
-                   | "Rejects" >> beam.Flatten())
-        return unique.main, rejects
+    def expand(self, pbegin) -> Staged:
+        lines = apply_stage(pbegin | beam.Create(self.files), "Read", _ReadFile())
+        unique = apply_stage(lines.main | beam.GroupByKey(), "Unique", _Unique())
+        return merge_staged("SentenceFiles", unique.main, [lines, unique])

@@ -14,10 +14,11 @@ import apache_beam as beam
 from pythainlp.tokenize import sent_tokenize
 from sentencex import segment
 
-from parabeam.transforms.accounting import REJECTS_TAG, count, reject
+from parabeam.transforms import stages
+from parabeam.transforms.accounting import StageFn, Staged, apply_stage
 from parabeam.transforms.langs import scaled_chars, script_of
 
-STAGE = "split"
+STAGE = stages.SPLIT.name
 # In English characters, scaled per script (langs.SCRIPT_DENSITY): 15 keeps "Thank you very much."
 # and drops menu items; over 500 is an unsplit list, not a sentence (FLORES' longest is 408).
 # Chinese gets 5..165, Japanese 6..215, Korean 8..250, Thai 14..450.
@@ -97,31 +98,31 @@ def length_reason(lang: str, text: str) -> str | None:
     return None
 
 
-class _SplitFn(beam.DoFn):
+class _SplitFn(StageFn):
+    stage = STAGE
+
     def process(self, paragraph: dict[str, Any]) -> Iterator[Any]:
         lang = paragraph["lang"]
-        count(STAGE, "in", lang)
+        self.count("in", lang)
         for text in split_sentences(lang, paragraph["text"]):
-            count(STAGE, "produced", lang)
+            self.count("produced", lang)
             reason = length_reason(lang, text)
             if reason:
-                yield reject(STAGE, reason, lang=lang, shard=paragraph["shard"],
+                yield self.reject(reason, lang=lang, shard=paragraph["shard"],
                              record=paragraph["record"], url=paragraph["url"], excerpt=text)
                 continue
-            count(STAGE, "out", lang)
+            self.count("out", lang)
             yield {"lang": lang, "text": text, "url": paragraph["url"],
                    "shard": paragraph["shard"], "record": paragraph["record"]}
 
 
 class SplitSentences(beam.PTransform):
-    """Paragraphs -> (sentence rows {lang, text, url, shard, record}, rejects).
+    """Paragraphs -> Staged(sentence rows {lang, text, url, shard, record}, rejects).
 
     Splitting fans out, so the units differ: split/in/<lang> counts paragraphs, split/produced/<lang>
     the sentences they split into, split/out/<lang> the sentences kept and split/reject:<reason>/<lang>
     the sentences refused; produced = out + rejects.
     """
 
-    def expand(self, paragraphs):
-        results = paragraphs | "SplitParagraphs" >> beam.ParDo(_SplitFn()).with_outputs(
-            REJECTS_TAG, main="main")
-        return results.main, results[REJECTS_TAG]
+    def expand(self, paragraphs) -> Staged:
+        return apply_stage(paragraphs, "SplitParagraphs", _SplitFn())
