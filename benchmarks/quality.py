@@ -58,7 +58,7 @@ class Scored:
 
     def __init__(self, pairs: list[tuple[str, str, float]], gold: set[tuple[str, str]]):
         pairs = sorted(pairs, key=lambda row: -row[2])
-        self.curve = sweep(pairs, gold, FLOOR)
+        self.curve = sweep(pairs, gold)
         self.descending = np.array([score for *_, score in pairs])
         self.hits = np.cumsum([(src, tgt) in gold for src, tgt, _ in pairs])
         self.gold = len(gold)
