@@ -7,7 +7,7 @@ per-stage summary); the runner does not say how many bundles remain, so there is
 Worker processes inherit the job's stderr and print Beam's start-up chatter there, and on Ctrl-C every one of
 them prints a traceback. Unless Beam's logs were asked for (`--log-level info`), the job's stderr therefore
 points at a temporary log file while it runs; parabeam's own lines go to the real stderr, and the log is
-kept (and named) only when the job fails.
+kept (and named) only when the job fails and something was written to it.
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def _stderr_to_log() -> Iterator[TextIO]:
         sys.stderr.flush()
         os.dup2(real, 2)
         os.close(real)
-        if failed:
+        if failed and os.path.getsize(log):
             terminal.write(f"parabeam: the job failed; Beam's and its workers' output is in {log}\n")
         else:
             os.unlink(log)
