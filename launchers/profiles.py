@@ -60,6 +60,16 @@ def _beam_flag_parser() -> _GivenFlagsParser:
     return parser
 
 
+def unknown_beam_args(argv: list[str]) -> list[str]:
+    """The arguments in `argv` that no Beam pipeline option takes (a bad value for one raises ProfileError)."""
+    return _beam_flag_parser().parse_known_args(argv)[1]
+
+
+def beam_option_names() -> list[str]:
+    """Every option string of Beam's pipeline options, for suggesting the one a misspelt flag meant."""
+    return sorted(_beam_flag_parser()._option_string_actions)
+
+
 def load_profiles(profiles_file: str | None = None) -> dict[str, dict[str, Any]]:
     """The shipped profiles, with `profiles_file` (if any) merged over them key by key."""
     profiles = _read_yaml(DEFAULT_PROFILES)

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from parabeam.launchers.profiles import pipeline_options
-from parabeam.pipeline.options import add_mining_options, add_run_options, mining_settings
+from parabeam.pipeline.options import add_embedding_options, add_run_options, add_selection_options, mining_settings
 from parabeam.pipeline.run import execute, prepare_output
 from parabeam.pipeline.build import build_mine
 from parabeam.pipeline.config import MineConfig, parse_pairs
@@ -54,21 +54,26 @@ def f1_of(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
-def sweep(scored: Iterable[tuple[str, str, float]], gold: set[Pair], floor: float = -math.inf) -> list[Point]:
+def sweep(scored: Iterable[tuple[str, str, float]], gold: set[Pair]) -> list[Point]:
     """The curve over every distinct cut of the (src_id, tgt_id, score) pairs, highest threshold first.
 
-    A cut's threshold lies midway between the lowest score kept and the highest dropped (`floor`, the
-    threshold the pairs were mined at, for the cut that keeps them all).
+    A cut's threshold lies midway between the lowest score kept and the highest dropped; the cut that keeps
+    every pair has nothing dropped below it, so its threshold is the largest 4-decimal number (as printed)
+    below the lowest score, never the threshold the pairs were mined at (FLOOR, a sentinel).
     """
     ranked = sorted(scored, key=lambda row: -row[2])
     curve, hits = [], 0
     for i, (src, tgt, value) in enumerate(ranked):
         hits += (src, tgt) in gold
-        following = ranked[i + 1][2] if i + 1 < len(ranked) else floor
-        if following == value:
-            continue
+        if i + 1 < len(ranked):
+            following = ranked[i + 1][2]
+            if following == value:
+                continue
+            threshold = (value + following) / 2
+        else:
+            threshold = (math.ceil(value * 1e4) - 1) / 1e4
         precision, recall = hits / (i + 1), hits / len(gold) if gold else 0.0
-        curve.append(Point((value + following) / 2, i + 1, precision, recall, f1_of(precision, recall)))
+        curve.append(Point(threshold, i + 1, precision, recall, f1_of(precision, recall)))
     return curve
 
 
@@ -204,7 +209,8 @@ def add_calibrate_parser(sub) -> None:
     choice.add_argument("--save", metavar="NAME_OR_PATH",
                         help="write an encoder profile (YAML; a bare NAME means NAME.yaml) for "
                              "`parabeam mine --encoder-profile`")
-    add_mining_options(parser)
+    add_embedding_options(parser, "parabeam-embedding-cache beside --output")
+    add_selection_options(parser, threshold=False)
     add_run_options(parser)
 
 
@@ -242,21 +248,20 @@ def _inputs(args: argparse.Namespace, data_dir: str, pair: str) -> tuple[str, st
 def run_calibrate(args: argparse.Namespace, beam_args: list[str]) -> dict:
     """Mine at FLOOR with the real pipeline, sweep the curve, print it, write DIR/calibration.json and,
     with --save, the encoder profile."""
-    if args.threshold is not None:
-        raise ValueError("calibrate mines every pair and chooses the threshold itself; drop --threshold")
     (src_lang, tgt_lang), = parse_pairs(f"{args.src_lang}-{args.tgt_lang}")
     pair = f"{src_lang}-{tgt_lang}"
+    langs = tuple(sorted({src_lang, tgt_lang}))
+    settings = mining_settings(args, langs)
     options = pipeline_options(args.runner, beam_args, args.profiles)
     prepare_output(args.output, args.overwrite)
     src_file, tgt_file, gold, data = _inputs(args, FileSystems.join(args.output, "calibration"), pair)
     data["parallel_share"] = round(data["gold_pairs"] / max(data["src_count"], data["tgt_count"]), 4)
-    cfg = MineConfig(output=args.output, langs=tuple(sorted({src_lang, tgt_lang})), pairs=((src_lang, tgt_lang),),
-                     sentence_files=((src_file, src_lang), (tgt_file, tgt_lang)),
-                     **{**mining_settings(args), "threshold": FLOOR})
+    cfg = MineConfig(output=args.output, langs=langs, pairs=((src_lang, tgt_lang),),
+                     sentence_files=((src_file, src_lang), (tgt_file, tgt_lang)), **{**settings, "threshold": FLOOR})
     execute(cfg, options, lambda p: build_mine(p, cfg), {"command": "calibrate", "runner": args.runner},
             quiet=args.quiet)
 
-    curve = sweep(mined_pairs(args.output, pair), gold, FLOOR)
+    curve = sweep(mined_pairs(args.output, pair), gold)
     best = choose(curve)
     chosen = choose(curve, args.target_precision)
     wanted = "best F1" if args.target_precision is None else f"precision >= {args.target_precision}"

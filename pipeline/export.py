@@ -1,6 +1,7 @@
-"""`parabeam export`: a run's Parquet bitext -> the plain formats MT toolkits read (TSV, Moses, JSONL).
+"""`parabeam export`: a run's Parquet bitext or scores -> the plain formats MT toolkits read (TSV, Moses, JSONL).
 
-Rows come out best first (score descending, then src_id, tgt_id) so that `head -n N` gives the top N.
+A mining run's rows come out best first (score descending, then src_id, tgt_id) so that `head -n N` gives the
+top N; a score run's come out in the order of its input (by `row`).
 The sort is an external merge sort: a pair is read in runs of at most RUN_ROWS rows, each run is sorted
 and spilled to a local temporary Parquet file, and the runs are merged reading MERGE_BATCH rows of each at
 a time. Memory is therefore bounded by RUN_ROWS + (number of runs x MERGE_BATCH) rows, not by the pair;
@@ -19,11 +20,13 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from parabeam import schemas
+from parabeam.pipeline.scores import score_pair, score_parts
 
 FORMATS = ("tsv", "moses", "jsonl")
 RUN_ROWS = 500_000
 MERGE_BATCH = 4_096
 ORDER = [("score", "descending"), ("src_id", "ascending"), ("tgt_id", "ascending")]
+INPUT_ORDER = [("row", "ascending")]
 # Tabs and everything Python or a line-based tool may take for a line break become spaces.
 _ONE_LINE = str.maketrans({c: " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
 # JSON escapes control characters itself but leaves these raw, and str.splitlines() splits on them.
@@ -51,8 +54,9 @@ def one_line(text: str) -> str:
     return text.translate(_ONE_LINE)
 
 
-def _sort_key(row: dict) -> tuple:
-    return (-row["score"], row["src_id"], row["tgt_id"])
+def _sort_key(order: list[tuple[str, str]]) -> Callable[[dict], tuple]:
+    """The merge key of a pyarrow sort order (descending columns must be numeric)."""
+    return lambda row: tuple(-row[name] if way == "descending" else row[name] for name, way in order)
 
 
 def _batches(paths: Iterable[str], columns: list[str]) -> Iterator[pa.RecordBatch]:
@@ -61,23 +65,24 @@ def _batches(paths: Iterable[str], columns: list[str]) -> Iterator[pa.RecordBatc
             yield from pq.ParquetFile(handle).iter_batches(batch_size=MERGE_BATCH, columns=columns)
 
 
-def _spill(batches: list[pa.RecordBatch], directory: str, number: int) -> str:
+def _spill(batches: list[pa.RecordBatch], order: list[tuple[str, str]], directory: str, number: int) -> str:
     path = os.path.join(directory, f"run-{number:05d}.parquet")
-    pq.write_table(pa.Table.from_batches(batches).sort_by(ORDER), path)
+    pq.write_table(pa.Table.from_batches(batches).sort_by(order), path)
     return path
 
 
-def _runs(paths: list[str], columns: list[str], directory: str, run_rows: int) -> list[str]:
+def _runs(paths: list[str], columns: list[str], order: list[tuple[str, str]], directory: str,
+          run_rows: int) -> list[str]:
     """Sorted runs of at most run_rows rows (one batch more at worst), spilled under `directory`."""
     runs, pending, rows = [], [], 0
     for batch in _batches(paths, columns):
         pending.append(batch)
         rows += batch.num_rows
         if rows >= run_rows:
-            runs.append(_spill(pending, directory, len(runs)))
+            runs.append(_spill(pending, order, directory, len(runs)))
             pending, rows = [], 0
     if pending:
-        runs.append(_spill(pending, directory, len(runs)))
+        runs.append(_spill(pending, order, directory, len(runs)))
     return runs
 
 
@@ -86,11 +91,13 @@ def _rows(path: str) -> Iterator[dict]:
         yield from batch.to_pylist()
 
 
-def sorted_rows(paths: list[str], columns: list[str], run_rows: int = RUN_ROWS) -> Iterator[dict]:
-    """The rows of `paths` (only `columns`, which must include the sort keys) best first, streamed."""
+def sorted_rows(paths: list[str], columns: list[str], run_rows: int = RUN_ROWS,
+                order: list[tuple[str, str]] = ORDER) -> Iterator[dict]:
+    """The rows of `paths` (only `columns`, which must include the sort keys) in `order` (default: best
+    first), streamed."""
     with tempfile.TemporaryDirectory(prefix="parabeam-export-") as directory:
-        runs = _runs(paths, columns, directory, run_rows)
-        yield from heapq.merge(*(_rows(run) for run in runs), key=_sort_key)
+        runs = _runs(paths, columns, order, directory, run_rows)
+        yield from heapq.merge(*(_rows(run) for run in runs), key=_sort_key(order))
 
 
 def _write_lines(path: str, rows: Iterable[dict], line: Callable[[dict], str]) -> int:
@@ -105,6 +112,12 @@ def _write_lines(path: str, rows: Iterable[dict], line: Callable[[dict], str]) -
 def _tsv(rows: Iterator[dict], dest: str, pair: str) -> int:
     return _write_lines(FileSystems.join(dest, f"{pair}.tsv"), rows,
                         lambda row: f"{row['score']:.6f}\t{one_line(row['src_text'])}\t{one_line(row['tgt_text'])}")
+
+
+def _scores_tsv(rows: Iterator[dict], dest: str, pair: str) -> int:
+    return _write_lines(FileSystems.join(dest, f"{pair}.tsv"), rows,
+                        lambda row: f"{row['row']}\t{row['score']:.6f}\t{row['cosine']:.6f}\t"
+                                    f"{one_line(row['src_text'])}\t{one_line(row['tgt_text'])}")
 
 
 def _jsonl(rows: Iterator[dict], dest: str, pair: str) -> int:
@@ -128,18 +141,26 @@ def _moses(rows: Iterator[dict], dest: str, pair: str) -> int:
 _WRITERS = {"tsv": _tsv, "moses": _moses, "jsonl": _jsonl}
 _TEXTS = ["score", "src_id", "tgt_id", "src_text", "tgt_text"]
 _COLUMNS = {"tsv": _TEXTS, "moses": _TEXTS, "jsonl": schemas.BITEXT.names}
+_SCORE_WRITERS = {"tsv": _scores_tsv, "moses": _moses, "jsonl": _jsonl}
+_SCORE_TEXTS = ["row", "score", "cosine", "src_text", "tgt_text"]
+_SCORE_COLUMNS = {"tsv": _SCORE_TEXTS, "moses": _SCORE_TEXTS, "jsonl": schemas.SCORES.names}
 
 
 def export(output_dir: str, fmt: str, dest: str) -> dict[str, int]:
     """Write every pair of the run in `output_dir` to `dest` in `fmt`; returns rows written per pair.
 
-    tsv: `<pair>.tsv` of score<TAB>src<TAB>tgt. moses: `<pair>.<src>` and `<pair>.<tgt>`. jsonl:
-    `<pair>.jsonl`, one object per row with every bitext column. Tabs and line breaks inside texts become
-    spaces in tsv and moses so that lines stay aligned.
+    tsv: `<pair>.tsv` of score<TAB>src<TAB>tgt (a score run: row<TAB>score<TAB>cosine<TAB>src<TAB>tgt). moses:
+    `<pair>.<src>` and `<pair>.<tgt>`. jsonl: `<pair>.jsonl`, one object per row with every column. Tabs and
+    line breaks inside texts become spaces in tsv and moses so that lines stay aligned.
     """
     if fmt not in _WRITERS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     parts = dataset_parts(output_dir, "bitext")
-    if not parts:
-        raise FileNotFoundError(f"no bitext under {FileSystems.join(output_dir, 'bitext')}")
-    return {pair: _WRITERS[fmt](sorted_rows(paths, _COLUMNS[fmt]), dest, pair) for pair, paths in parts.items()}
+    if parts:
+        return {pair: _WRITERS[fmt](sorted_rows(paths, _COLUMNS[fmt]), dest, pair) for pair, paths in parts.items()}
+    scores = score_parts(output_dir)
+    if scores:
+        pair = score_pair(output_dir)
+        rows = sorted_rows(scores, _SCORE_COLUMNS[fmt], order=INPUT_ORDER)
+        return {pair: _SCORE_WRITERS[fmt](rows, dest, pair)}
+    raise FileNotFoundError(f"no bitext or scores under {output_dir}")

@@ -92,11 +92,17 @@ def assert_same_bitext(left: list[dict], right: list[dict]) -> None:
 
 # --- running the CLI in a subprocess and killing it midway ----------------------------------------------------
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C's default action, which a shell's background job (this pytest, perhaps) does not pass on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(args: list[str], log: Path) -> subprocess.Popen:
     """`python -m parabeam.pipeline.cli ARGS` in its own process group (with its Beam worker processes)."""
     with log.open("wb") as out:
         return subprocess.Popen([sys.executable, "-m", "parabeam.pipeline.cli", *args], cwd=REPO,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_as_from_a_terminal)
 
 
 def any_file_under(directory: Path) -> Callable[[], bool]:
@@ -104,15 +110,16 @@ def any_file_under(directory: Path) -> Callable[[], bool]:
     return lambda: directory.exists() and any(path.is_file() for path in directory.rglob("*"))
 
 
-def kill_when(proc: subprocess.Popen, started: Callable[[], bool], log: Path) -> None:
-    """SIGKILL the whole process group as soon as `started()`; fails if the job ended first."""
+def kill_when(proc: subprocess.Popen, started: Callable[[], bool], log: Path, sig: int = signal.SIGKILL) -> None:
+    """Send `sig` to the whole process group (as Ctrl-C does SIGINT) as soon as `started()`; fails if the job
+    ended first."""
     deadline = time.monotonic() + KILL_SIGN_TIMEOUT_S
     while not started():
         assert proc.poll() is None, f"the job ended before it could be killed:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"no sign that the job started:\n{log.read_text()[-3000:]}"
         time.sleep(0.05)
     assert proc.poll() is None, "the job finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, sig)
     proc.wait()
 
 

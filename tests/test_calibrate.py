@@ -3,7 +3,7 @@ writes from parallel input, encoder profiles, and whole runs on a synthetic and 
 from __future__ import annotations
 
 import json
-import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from benchmarks import bucc
-from parabeam.pipeline.calibrate import FLOOR, Point, bucc_set, choose, sweep
+from parabeam.pipeline.calibrate import FLOOR, Point, bucc_set, choose, mined_pairs, sweep
 from parabeam.pipeline.cli import main
 from parabeam.pipeline.encoder_profiles import load_profile
 from parabeam.transforms.margin import mine
@@ -30,12 +30,14 @@ def calibrate(output: Path, *argv: str) -> dict:
 
 def test_sweep_cuts_between_distinct_scores():
     scored = [("a", "x", 1.3), ("q", "w", 1.2), ("b", "y", 1.2), ("c", "z", 1.05), ("r", "v", 0.9)]
-    curve = sweep(scored, GOLD, floor=0.5)
-    assert [p.threshold for p in curve] == pytest.approx([1.25, 1.125, 0.975, 0.7])
+    curve = sweep(scored, GOLD)
+    assert [p.threshold for p in curve] == pytest.approx([1.25, 1.125, 0.975, 0.8999])
     assert [p.mined for p in curve] == [1, 3, 4, 5]      # the tie at 1.2 is one cut
     assert curve[1] == pytest.approx(Point(1.125, 3, 2 / 3, 2 / 3, 2 / 3))
     assert curve[2].recall == 1 and curve[2].precision == 0.75
-    assert math.isinf(sweep(scored, GOLD)[-1].threshold)
+    # The cut keeping every pair: the largest 4-decimal threshold below the lowest score, as the table prints it.
+    assert sweep([("a", "x", 1.23456)], GOLD)[-1].threshold == 1.2345
+    assert sweep([("a", "x", 1.2)], GOLD)[-1].threshold == 1.1999
 
 
 def test_choose_best_f1_or_most_recall_at_a_precision():
@@ -89,7 +91,7 @@ def test_conflicting_inputs_are_refused(tmp_path, capsys):
     assert main([*common, "--gold", "g"]) == 2
     assert "either" in capsys.readouterr().err
     assert main([*common, "--threshold", "1.1"]) == 2
-    assert "drop --threshold" in capsys.readouterr().err
+    assert "parabeam calibrate does not take --threshold" in capsys.readouterr().err
 
 
 SYNTHETIC = [("Der Hund schläft im Garten.", "The dog is sleeping in the garden."),
@@ -121,12 +123,16 @@ def test_synthetic_run_finds_the_pairs_and_saves_a_profile(tmp_path, capsys):
                        "--save", str(tmp_path / "muse-de.yaml"))
     assert result["data"]["gold_pairs"] == 6 and result["data"]["src_count"] == 14
     assert result["best_f1"]["f1"] == 1.0
-    assert len(result["curve"]) > 3 and result["curve"][-1]["threshold"] < FLOOR / 3   # keeps every pair
+    lowest = min(score for _src, _tgt, score in mined_pairs(str(out), "de-en"))
+    assert len(result["curve"]) > 3 and lowest - 1e-4 <= result["curve"][-1]["threshold"] < lowest   # keeps all
     profile = load_profile(str(tmp_path / "muse-de.yaml"))
     assert profile["threshold"] == result["chosen"]["threshold"] and profile["f1"] == 1.0
     assert (profile["encoder"], profile["k"], profile["margin"], profile["retrieval"]) == ("muse", 4, "ratio", "max")
     assert (out / "run.json").is_file() and (out / "calibration" / "de-en.gold").is_file()
-    assert "best F1, chosen" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "best F1, chosen" in printed
+    table = [line.split() for line in printed.splitlines() if re.match(r" *-?\d+\.\d{4} +\d+ ", line)]
+    assert len(table) > 3 and all(abs(float(row[0])) < 10 for row in table)   # no FLOOR sentinel among them
 
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="shared data absent")

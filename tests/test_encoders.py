@@ -14,6 +14,7 @@ from parabeam.transforms.embed import (DeterministicBatches, Embed, EncoderModel
                                       to_float16_row)
 from parabeam.transforms.encoders import (EncoderSpec, MuseEncoder, get_encoder, load_encoder,
                                           register_encoder)
+from parabeam.transforms.langs import ENCODER_LANGS
 
 DE = "Der Hund schläft im Garten."
 EN = "The dog is sleeping in the garden."
@@ -61,6 +62,16 @@ def test_missing_model_path_names_the_path(tmp_path, kind):
         get_encoder(f"{kind}:{missing}")
 
 
+def test_hf_on_a_folder_without_a_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ValueError, match="not a Hugging Face model folder"):
+        get_encoder(f"hf:{tmp_path}")
+
+
+def test_muse_knows_its_training_languages():
+    assert get_encoder("muse").langs == ENCODER_LANGS
+
+
 @pytest.fixture(scope="module")
 def minilm_path():
     pytest.importorskip("sentence_transformers")
@@ -82,6 +93,14 @@ def test_torch_checkpoints_give_documented_dim_unit_vectors(torch_vectors, kind)
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-6)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
+
+
+def test_torch_checkpoint_languages_come_from_its_model_card(minilm_path, tmp_path):
+    """all-MiniLM-L6-v2's card says `language: en`; a card that lists none leaves the languages unknown."""
+    assert get_encoder(f"st:{minilm_path}").langs == {"en"}
+    (tmp_path / "config.json").write_text('{"hidden_size": 8}')
+    (tmp_path / "README.md").write_text("---\nlicense: mit\n---\n# a model\n")
+    assert get_encoder(f"hf:{tmp_path}").langs is None
 
 
 def test_hf_pooling_reproduces_sentence_transformers(torch_vectors):

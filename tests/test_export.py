@@ -86,11 +86,32 @@ def test_jsonl_keeps_every_column_and_the_raw_text(run_dir, tmp_path):
     assert list(rows[0]) == schemas.BITEXT.names
 
 
-def test_unknown_format_and_missing_bitext(run_dir, tmp_path):
+def test_unknown_format_and_nothing_to_export(run_dir, tmp_path):
     with pytest.raises(ValueError, match="csv"):
         export(str(run_dir), "csv", str(tmp_path / "out"))
     with pytest.raises(FileNotFoundError):
         export(str(tmp_path / "nothing"), "tsv", str(tmp_path / "out"))
+
+
+def test_a_score_run_is_exported_in_input_order(tmp_path):
+    """Score part files hold rows in whatever order the workers finished; export restores the input's."""
+    run = tmp_path / "run"
+    (run / "scores").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"command": "score", "parameters": {"pairs": [["de", "en"]]}}))
+
+    def score_row(row: int) -> dict:
+        return {"row": row, "src_text": f"Satz {row}", "tgt_text": f"Sentence\t{row}", "score": 1 + row / 100,
+                "cosine": row / 100, "src_id": f"s{row}", "tgt_id": f"t{row}", "fields": []}
+
+    for i, rows in enumerate([[7, 2, 12], [1, 9], [3]]):
+        pq.write_table(pa.Table.from_pylist([score_row(n) for n in rows], schema=schemas.SCORES),
+                       run / "scores" / f"part-{i:05d}-of-00003.parquet")
+    assert export(str(run), "tsv", str(tmp_path / "tsv")) == {"de-en": 6}
+    assert (tmp_path / "tsv" / "de-en.tsv").read_text().splitlines()[:2] == [
+        "1\t1.010000\t0.010000\tSatz 1\tSentence 1", "2\t1.020000\t0.020000\tSatz 2\tSentence 2"]
+    export(str(run), "jsonl", str(tmp_path / "jsonl"))
+    rows = [json.loads(line) for line in (tmp_path / "jsonl" / "de-en.jsonl").read_text().splitlines()]
+    assert [row["row"] for row in rows] == [1, 2, 3, 7, 9, 12] and list(rows[0]) == schemas.SCORES.names
 
 
 def test_one_line_replaces_every_line_break_and_tab():

