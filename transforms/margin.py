@@ -91,6 +91,13 @@ def directions(src: np.ndarray, tgt: np.ndarray, fwd_idx: np.ndarray, bwd_idx: n
     return ["both" if f and b else "fwd" if f else "bwd" for f, b in zip(is_fwd, is_bwd)]
 
 
+def above(score: np.ndarray, threshold: float) -> np.ndarray:
+    """score > threshold in float64, as LASER compares each float32 score with a Python float. Compared in
+    float32 (numpy 2 casts the Python float down), 1.2 rounds up to 1.2000000477, so a score of float32(1.2)
+    would be dropped where LASER keeps it."""
+    return np.asarray(score, dtype=np.float64) > threshold
+
+
 def select(fwd: Best, bwd: Best, retrieval: str, threshold: float) -> list[Pair]:
     """LASER's retrieval strategies over both sides' best candidates, keeping scores > threshold in every
     mode. Order: by source index (fwd, intersect), target index (bwd), score descending (max).
@@ -102,18 +109,18 @@ def select(fwd: Best, bwd: Best, retrieval: str, threshold: float) -> list[Pair]
     n_src, n_tgt = len(fwd.idx), len(bwd.idx)
     if retrieval in ("fwd", "intersect"):
         src, tgt, score, cos = np.arange(n_src), fwd.idx, fwd.score, fwd.cosine
-        keep = score > threshold
+        keep = above(score, threshold)
         if retrieval == "intersect":
             keep &= bwd.idx[tgt] == src
     elif retrieval == "bwd":
         src, tgt, score, cos = bwd.idx, np.arange(n_tgt), bwd.score, bwd.cosine
-        keep = score > threshold
+        keep = above(score, threshold)
     else:  # max
         src = np.concatenate([np.arange(n_src), bwd.idx])
         tgt = np.concatenate([fwd.idx, np.arange(n_tgt)])
         score = np.concatenate([fwd.score, bwd.score])
         cos = np.concatenate([fwd.cosine, bwd.cosine])
-        candidates = np.flatnonzero(score > threshold)
+        candidates = np.flatnonzero(above(score, threshold))
         chosen, seen_src, seen_tgt = [], set(), set()
         for i in candidates[np.lexsort((tgt[candidates], src[candidates], -score[candidates]))]:
             if src[i] not in seen_src and tgt[i] not in seen_tgt:
@@ -179,7 +186,7 @@ def _best(query_shard: str, grouped: dict, kind: str, threshold: float, backward
     target_means = means[np.searchsorted(ids, block.targets).clip(max=len(ids) - 1)]   # missing: sim NaN
     best = pick_best(score_candidates(neighbourhood_means(block.sims), target_means, block.sims, kind),
                      block.sims, block.targets)
-    keep = np.flatnonzero(best.score > threshold)
+    keep = np.flatnonzero(above(best.score, threshold))
     for query, target, score, cosine in zip(block.ids[keep].tolist(), best.idx[keep].tolist(),
                                             best.score[keep].tolist(), best.cosine[keep].tolist()):
         query, target = query.decode(), target.decode()
