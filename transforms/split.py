@@ -15,7 +15,9 @@ from pythainlp.tokenize import sent_tokenize
 from sentencex import segment
 
 from parabeam.transforms.accounting import REJECTS_TAG, count, reject
+from parabeam.transforms.checks import sentence_reason
 from parabeam.transforms.langs import scaled_chars, script_of
+from parabeam.transforms.lid import load_lid_model
 
 STAGE = "split"
 # In English characters, scaled per script (langs.SCRIPT_DENSITY): 15 keeps "Thank you very much."
@@ -98,12 +100,19 @@ def length_reason(lang: str, text: str) -> str | None:
 
 
 class _SplitFn(beam.DoFn):
+    def __init__(self, lid_model: str | None):
+        self._lid_model = lid_model
+        self._model = None
+
+    def setup(self) -> None:
+        self._model = load_lid_model(self._lid_model)
+
     def process(self, paragraph: dict[str, Any]) -> Iterator[Any]:
         lang = paragraph["lang"]
         count(STAGE, "in", lang)
         for text in split_sentences(lang, paragraph["text"]):
             count(STAGE, "produced", lang)
-            reason = length_reason(lang, text)
+            reason = length_reason(lang, text) or sentence_reason(lang, text, self._model)
             if reason:
                 yield reject(STAGE, reason, lang=lang, shard=paragraph["shard"],
                              record=paragraph["record"], url=paragraph["url"], excerpt=text)
@@ -118,10 +127,15 @@ class SplitSentences(beam.PTransform):
 
     Splitting fans out, so the units differ: split/in/<lang> counts paragraphs, split/produced/<lang>
     the sentences they split into, split/out/<lang> the sentences kept and split/reject:<reason>/<lang>
-    the sentences refused; produced = out + rejects.
+    the sentences refused (length, then checks.sentence_reason with the LID model `lid_model`, lid.176
+    by default); produced = out + rejects.
     """
 
+    def __init__(self, lid_model: str | None = None):
+        super().__init__()
+        self._lid_model = lid_model
+
     def expand(self, paragraphs):
-        results = paragraphs | "SplitParagraphs" >> beam.ParDo(_SplitFn()).with_outputs(
+        results = paragraphs | "SplitParagraphs" >> beam.ParDo(_SplitFn(self._lid_model)).with_outputs(
             REJECTS_TAG, main="main")
         return results.main, results[REJECTS_TAG]
