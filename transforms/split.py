@@ -29,21 +29,22 @@ MAX_CHARS = 500
 # Closing quotes, and what follows one inside a sentence: Korean (이)라고/고/며 ("…"라고 말했다).
 _QUOTE_CLOSERS = ("”", "’", '"', "'")
 _QUOTATIVE = re.compile(r"(?:이?라|하)?고\b|(?:하)?며\b")
-_INITIAL = re.compile(r"(?:^|\s)[^\W\d_]\.$")
+_INITIAL = re.compile(r"(?:^|\s)[^\W\d_]\.$")   # an upper-case one (see _rejoin)
 _CJK_ENDS = "。！？!?｡"
 _CJK_OPEN = "「『“‘（(【〔"
 _CJK_CLOSE = "」』”’）)】〕"
-_CJK_RUN = _CJK_ENDS + _CJK_CLOSE
+_CJK_RUN = _CJK_ENDS + _CJK_CLOSE + '"'   # a straight quote right after 。 closes the sentence
 _CJK_QUOTATIVE = re.compile("と|って")  # 「…。」と言った: the quote goes on
 
 
 def _rejoin(pieces: list[str]) -> list[str]:
     """Undo sentencex's splits after an initial (M. Dupont, Линдона Б. Джонсона) and after quoted
-    speech in Korean ("…"라고 말했다)."""
+    speech in Korean ("…"라고 말했다). Initials are upper case: after a lower-case abbreviation
+    ("400 г. н. э." then a new sentence) the split stands."""
     sentences: list[str] = []
     for piece in pieces:
         previous = sentences[-1].strip() if sentences else ""
-        if previous and (_INITIAL.search(previous)
+        if previous and ((_INITIAL.search(previous) and previous[-2].isupper())
                          or (previous.endswith(_QUOTE_CLOSERS) and _QUOTATIVE.match(piece))):
             sentences[-1] += piece
         else:
@@ -64,12 +65,13 @@ def _split_cjk(text: str, *, nested: bool = True) -> list[str]:
             depth += 1
         elif nested and char in _CJK_CLOSE:
             depth = max(0, depth - 1)
-        after_end = char in _CJK_ENDS or (after_end and char in _CJK_CLOSE)
+        after_end = char in _CJK_ENDS or (after_end and char in _CJK_RUN)
         following = text[i + 1:i + 2]
-        if (after_end and depth == 0 and not (following and following in _CJK_RUN)
+        closes_run = not (following and following in _CJK_RUN) or char == following == '"'   # "" : close, open
+        if (after_end and depth == 0 and closes_run
                 and not _CJK_QUOTATIVE.match(text, i + 1)):
             pieces.append(text[start:i + 1])
-            start = i + 1
+            start, after_end = i + 1, False
     if depth and nested:
         return _split_cjk(text, nested=False)
     return [*pieces, text[start:]]
