@@ -10,6 +10,11 @@ share of translations and each component's tail, and pick the threshold that max
 mixture predicts (or, with a target, the lowest threshold whose predicted precision reaches it). The
 same mixture gives the estimated precision of what is kept. This is the per-pair variant of what
 CCMatrix and stopes do by hand (a threshold per corpus); it needs no gold and no decoys.
+
+Measured (benchmarks/results/threshold.txt, muse, FLORES sets with complete gold): at 50% density it is
+within 0.011 of each set's best F1 (fixed 1.40: 0.03 below); at 10% 0.047 below on average; at 3% it
+fails (0.22 below): the low component's normal tail is too light for the non-translations' maxima, so
+the high component absorbs that tail and the threshold comes out too low. Not for web-density use yet.
 """
 from __future__ import annotations
 
