@@ -40,7 +40,7 @@ def sentence_store(p: beam.Pipeline, cfg: MineConfig) -> tuple[beam.PCollection,
     read = p | "Read" >> ReadDocuments(list(cfg.inputs))
     lid = read.main | "LID" >> IdentifyLanguage(set(cfg.langs), model_path=cfg.lid_model,
                                                 threshold=cfg.lid_threshold, thresholds=dict(cfg.lid_thresholds))
-    split = lid.main | "Split" >> SplitSentences()
+    split = lid.main | "Split" >> SplitSentences(lid_model=cfg.lid_model)
     dedup = split.main | "Dedup" >> Deduplicate(max_urls=cfg.max_urls)
     return dedup.main, [read, lid, split, dedup]
 

@@ -136,3 +136,11 @@ def test_margin_functions_and_candidate_scores():
     with pytest.raises(ValueError, match="unknown retrieval"):
         mine(np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32), retrieval="both")
     assert mine(np.empty((0, 2), np.float32), np.eye(2, dtype=np.float32)) == []
+
+
+def test_threshold_is_compared_in_float64_as_laser():
+    """float32(1.2) is 1.2000000477: above a 1.2 threshold for LASER, equal to it in float32."""
+    score = np.array([1.2, 1.1], dtype=np.float32)
+    best = Best(np.array([0, 1]), score, score)
+    assert [(p.src, p.tgt) for p in select(best, best, "fwd", 1.2)] == [(0, 0)]
+    assert [(p.src, p.tgt) for p in select(best, best, "max", 1.2)] == [(0, 0)]

@@ -75,6 +75,12 @@ def test_split_written_paragraph(lang):
      ["Он работал при Линдоне Б. Джонсоне.", "Потом ушёл."]),
     ("en", "It began in 400 A.D. It ended later.", ["It began in 400 A.D.", "It ended later."]),
     ("en", "  ", []),
+    # A straight quote after 。 closes the sentence; two in a row close one and open the next.
+    ("zh", '他说："我很好。"然后走了。', ['他说："我很好。"', "然后走了。"]),
+    ("zh", '"我很好。""你好。"', ['"我很好。"', '"你好。"']),
+    # A lower-case abbreviation is no initial: the sentence after "н. э." is its own.
+    ("ru", "Слава пошла около 400 г. н. э. Подобно тому, как Париж.",
+     ["Слава пошла около 400 г. н. э.", "Подобно тому, как Париж."]),
 ])
 def test_split_edge_cases(lang, text, expected):
     assert split_sentences(lang, text) == expected

@@ -91,3 +91,54 @@ def script_of(text: str) -> str:
 def scaled_chars(chars: int, text: str) -> int:
     """A length given in English characters, scaled to the script of `text`."""
     return max(1, round(chars * SCRIPT_DENSITY[script_of(text)]))
+
+
+# Writing systems by language, for checking that a sentence is written the way its language is. Scripts
+# are named by the first word of the Unicode names of their letters (see `letter_scripts`); "han" and
+# "kana" fold CJK ideographs and hiragana/katakana. Languages written in several scripts list them all;
+# a language in neither table is not checked.
+LANG_SCRIPTS: dict[str, frozenset[str]] = {lang: frozenset(scripts) for lang, scripts in {
+    **dict.fromkeys("ru uk be bg mk kk ky tg mn ba tt cv ce os sah av kv myv mhr mrj krc xal tyv bxr lez "
+                    "udm rue".split(), ("cyrillic",)),
+    **dict.fromkeys("sr bs sh az uz tk ku".split(), ("cyrillic", "latin")),
+    **dict.fromkeys("ar fa ur ps ckb ug sd arz azb mzn lrc pnb ks".split(), ("arabic",)),
+    **dict.fromkeys("he yi".split(), ("hebrew",)),
+    **dict.fromkeys("hi mr ne sa mai bh new gom dty bho".split(), ("devanagari",)),
+    **dict.fromkeys("bn as bpy".split(), ("bengali",)),
+    **dict.fromkeys("am ti".split(), ("ethiopic",)),
+    "zh": ("han",), "yue": ("han",), "wuu": ("han",), "ja": ("han", "kana"), "ko": ("hangul", "han"),
+    "th": ("thai",), "lo": ("lao",), "km": ("khmer",), "my": ("myanmar",), "el": ("greek",),
+    "ka": ("georgian",), "xmf": ("georgian",), "hy": ("armenian",), "ta": ("tamil",), "te": ("telugu",),
+    "kn": ("kannada",), "ml": ("malayalam",), "gu": ("gujarati",), "pa": ("gurmukhi",), "or": ("oriya",),
+    "si": ("sinhala",), "bo": ("tibetan",), "dv": ("thaana",),
+}.items()}
+LATIN_LANGS = frozenset(
+    "af als an ast bar bcl br ca cbk ceb co cs cy da de diq dsb en eo es et eu fi fr frr fy ga gd gl gn gv "
+    "hif hr hsb ht hu ia id ie ilo io is it jbo jv kw la lb li lmo lt lv mg min ms mt mwl nah nap nds nl nn no "
+    "oc pam pfl pl pms pt qu rm ro sc scn sco sk sl so sq su sv sw tl tr vec vep vi vls vo wa war wo yo zu xh "
+    "ha ig rw ny sn st tn ts ss ve lg ln kg wo ff om mi sm to fj haw".split())
+
+
+@lru_cache(maxsize=65536)
+def letter_script(char: str) -> str:
+    """The script of a letter, from its Unicode name: "latin", "cyrillic", "han", "kana", "hangul", ...
+    (full- and half-width forms count as their script)."""
+    words = unicodedata.name(char, "unknown").lower().split()
+    if words[0] in ("fullwidth", "halfwidth") and len(words) > 1:
+        words = words[1:]
+    if words[0] == "cjk" or words[:2] == ["ideographic", "iteration"]:   # 々 repeats a han character
+        return "han"
+    if words[0] in ("hiragana", "katakana", "katakana-hiragana"):
+        return "kana"
+    return words[0]
+
+
+def letter_scripts(text: str) -> dict[str, int]:
+    """How many of `text`'s letters (Unicode category L) each script has; modifier letters (ʻ, ˈ) belong
+    to none."""
+    counts: dict[str, int] = {}
+    for char in text:
+        if unicodedata.category(char) in ("Lu", "Ll", "Lt", "Lo"):
+            script = letter_script(char)
+            counts[script] = counts.get(script, 0) + 1
+    return counts

@@ -32,14 +32,19 @@ def load_lid_model(path: str | None = None) -> Any:
     return fasttext.load_model(path or default_model_path())
 
 
-def identify(model: Any, text: str) -> tuple[str, float]:
-    """The most likely language of `text` (normalised code) and its probability.
+def top_languages(model: Any, text: str, k: int) -> list[tuple[str, float]]:
+    """The `k` most likely languages of `text` (normalised codes) with their probabilities, best first.
 
     fasttext-predict's per-line predict is used: its batch predict breaks under numpy 2, and it
     refuses newlines, so they become spaces.
     """
-    (label,), (prob,) = model.predict(text.replace("\n", " ").replace("\r", " "), k=1)
-    return normalise_lang(label), min(float(prob), 1.0)
+    labels, probs = model.predict(text.replace("\n", " ").replace("\r", " "), k=k)
+    return [(normalise_lang(label), min(float(prob), 1.0)) for label, prob in zip(labels, probs)]
+
+
+def identify(model: Any, text: str) -> tuple[str, float]:
+    """The most likely language of `text` (normalised code) and its probability."""
+    return top_languages(model, text, 1)[0]
 
 
 def paragraphs(text: str) -> list[str]:

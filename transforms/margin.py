@@ -103,6 +103,13 @@ def greedy_one_to_one(ranked: Iterable[tuple[Hashable, Hashable]]) -> list[int]:
     return chosen
 
 
+def above(score: np.ndarray, threshold: float) -> np.ndarray:
+    """score > threshold in float64, as LASER compares each float32 score with a Python float. Compared in
+    float32 (numpy 2 casts the Python float down), 1.2 rounds up to 1.2000000477, so a score of float32(1.2)
+    would be dropped where LASER keeps it."""
+    return np.asarray(score, dtype=np.float64) > threshold
+
+
 def select(fwd: Best, bwd: Best, retrieval: str, threshold: float) -> list[Pair]:
     """LASER's retrieval strategies over both sides' best candidates, keeping scores > threshold in every
     mode. Order: by source index (fwd, intersect), target index (bwd), score descending (max).
@@ -114,18 +121,18 @@ def select(fwd: Best, bwd: Best, retrieval: str, threshold: float) -> list[Pair]
     n_src, n_tgt = len(fwd.idx), len(bwd.idx)
     if retrieval in ("fwd", "intersect"):
         src, tgt, score, cos = np.arange(n_src), fwd.idx, fwd.score, fwd.cosine
-        keep = score > threshold
+        keep = above(score, threshold)
         if retrieval == "intersect":
             keep &= bwd.idx[tgt] == src
     elif retrieval == "bwd":
         src, tgt, score, cos = bwd.idx, np.arange(n_tgt), bwd.score, bwd.cosine
-        keep = score > threshold
+        keep = above(score, threshold)
     else:  # max
         src = np.concatenate([np.arange(n_src), bwd.idx])
         tgt = np.concatenate([fwd.idx, np.arange(n_tgt)])
         score = np.concatenate([fwd.score, bwd.score])
         cos = np.concatenate([fwd.cosine, bwd.cosine])
-        candidates = np.flatnonzero(score > threshold)
+        candidates = np.flatnonzero(above(score, threshold))
         ranked = candidates[np.lexsort((tgt[candidates], src[candidates], -score[candidates]))]
         keep = ranked[greedy_one_to_one(zip(src[ranked].tolist(), tgt[ranked].tolist()))]
     src, tgt, score, cos = src[keep], tgt[keep], score[keep], cos[keep]
@@ -213,7 +220,7 @@ def _block_best(query_lang: str, target_lang: str, block: Neighbours, answers: l
     target_means = means[np.searchsorted(ids, block.targets).clip(max=len(ids) - 1)]   # missing: sim NaN
     best = pick_best(score_candidates(neighbourhood_means(block.sims), target_means, block.sims, kind),
                      block.sims, block.targets)
-    keep = np.flatnonzero(best.score.astype(np.float64) > threshold)
+    keep = np.flatnonzero(above(best.score, threshold))
     found = list(zip(np.char.decode(block.ids[keep]).tolist(), np.char.decode(best.idx[keep]).tolist(),
                      best.score[keep].tolist(), best.cosine[keep].tolist()))
     if (query_lang, target_lang) in pairs:

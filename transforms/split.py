@@ -16,7 +16,9 @@ from sentencex import segment
 
 from parabeam.transforms import stages
 from parabeam.transforms.accounting import StageFn, Staged, apply_stage
+from parabeam.transforms.checks import sentence_reason
 from parabeam.transforms.langs import scaled_chars, script_of
+from parabeam.transforms.lid import load_lid_model
 
 STAGE = stages.SPLIT.name
 # In English characters, scaled per script (langs.SCRIPT_DENSITY): 15 keeps "Thank you very much."
@@ -28,21 +30,22 @@ MAX_CHARS = 500
 # Closing quotes, and what follows one inside a sentence: Korean (이)라고/고/며 ("…"라고 말했다).
 _QUOTE_CLOSERS = ("”", "’", '"', "'")
 _QUOTATIVE = re.compile(r"(?:이?라|하)?고\b|(?:하)?며\b")
-_INITIAL = re.compile(r"(?:^|\s)[^\W\d_]\.$")
+_INITIAL = re.compile(r"(?:^|\s)[^\W\d_]\.$")   # an upper-case one (see _rejoin)
 _CJK_ENDS = "。！？!?｡"
 _CJK_OPEN = "「『“‘（(【〔"
 _CJK_CLOSE = "」』”’）)】〕"
-_CJK_RUN = _CJK_ENDS + _CJK_CLOSE
+_CJK_RUN = _CJK_ENDS + _CJK_CLOSE + '"'   # a straight quote right after 。 closes the sentence
 _CJK_QUOTATIVE = re.compile("と|って")  # 「…。」と言った: the quote goes on
 
 
 def _rejoin(pieces: list[str]) -> list[str]:
     """Undo sentencex's splits after an initial (M. Dupont, Линдона Б. Джонсона) and after quoted
-    speech in Korean ("…"라고 말했다)."""
+    speech in Korean ("…"라고 말했다). Initials are upper case: after a lower-case abbreviation
+    ("400 г. н. э." then a new sentence) the split stands."""
     sentences: list[str] = []
     for piece in pieces:
         previous = sentences[-1].strip() if sentences else ""
-        if previous and (_INITIAL.search(previous)
+        if previous and ((_INITIAL.search(previous) and previous[-2].isupper())
                          or (previous.endswith(_QUOTE_CLOSERS) and _QUOTATIVE.match(piece))):
             sentences[-1] += piece
         else:
@@ -63,12 +66,13 @@ def _split_cjk(text: str, *, nested: bool = True) -> list[str]:
             depth += 1
         elif nested and char in _CJK_CLOSE:
             depth = max(0, depth - 1)
-        after_end = char in _CJK_ENDS or (after_end and char in _CJK_CLOSE)
+        after_end = char in _CJK_ENDS or (after_end and char in _CJK_RUN)
         following = text[i + 1:i + 2]
-        if (after_end and depth == 0 and not (following and following in _CJK_RUN)
+        closes_run = not (following and following in _CJK_RUN) or char == following == '"'   # "" : close, open
+        if (after_end and depth == 0 and closes_run
                 and not _CJK_QUOTATIVE.match(text, i + 1)):
             pieces.append(text[start:i + 1])
-            start = i + 1
+            start, after_end = i + 1, False
     if depth and nested:
         return _split_cjk(text, nested=False)
     return [*pieces, text[start:]]
@@ -101,12 +105,19 @@ def length_reason(lang: str, text: str) -> str | None:
 class _SplitFn(StageFn):
     stage = STAGE
 
+    def __init__(self, lid_model: str | None):
+        self._lid_model = lid_model
+        self._model = None
+
+    def setup(self) -> None:
+        self._model = load_lid_model(self._lid_model)
+
     def process(self, paragraph: dict[str, Any]) -> Iterator[Any]:
         lang = paragraph["lang"]
         self.count("in", lang)
         for text in split_sentences(lang, paragraph["text"]):
             self.count("produced", lang)
-            reason = length_reason(lang, text)
+            reason = length_reason(lang, text) or sentence_reason(lang, text, self._model)
             if reason:
                 yield self.reject(reason, lang=lang, shard=paragraph["shard"],
                              record=paragraph["record"], url=paragraph["url"], excerpt=text)
@@ -121,8 +132,13 @@ class SplitSentences(beam.PTransform):
 
     Splitting fans out, so the units differ: split/in/<lang> counts paragraphs, split/produced/<lang>
     the sentences they split into, split/out/<lang> the sentences kept and split/reject:<reason>/<lang>
-    the sentences refused; produced = out + rejects.
+    the sentences refused (length, then checks.sentence_reason with the LID model `lid_model`, lid.176
+    by default); produced = out + rejects.
     """
 
+    def __init__(self, lid_model: str | None = None):
+        super().__init__()
+        self._lid_model = lid_model
+
     def expand(self, paragraphs) -> Staged:
-        return apply_stage(paragraphs, "SplitParagraphs", _SplitFn())
+        return apply_stage(paragraphs, "SplitParagraphs", _SplitFn(self._lid_model))

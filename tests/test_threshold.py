@@ -1,0 +1,32 @@
+"""The automatic threshold's mixture fit and choice (transforms/threshold.py), on synthetic scores."""
+from __future__ import annotations
+
+import numpy as np
+
+from parabeam.transforms.threshold import auto_threshold, fit_mixture
+
+
+def two_bumps(n_high: int, n_low: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.exp(np.concatenate([rng.normal(np.log(1.5), 0.05, n_high), rng.normal(np.log(1.05), 0.04, n_low)]))
+
+
+def test_the_mixture_recovers_share_and_components():
+    mixture = fit_mixture(two_bumps(500, 500))
+    assert abs(mixture.weight - 0.5) < 0.02
+    assert abs(np.exp(mixture.high_mean) - 1.5) < 0.01 and abs(np.exp(mixture.low_mean) - 1.05) < 0.01
+
+
+def test_the_threshold_lies_between_the_bumps_with_high_estimated_precision():
+    choice = auto_threshold(two_bumps(100, 900))
+    assert 1.15 < choice.threshold < 1.4 and choice.precision > 0.99 and choice.recall > 0.99
+
+
+def test_a_precision_target_gives_the_lowest_threshold_reaching_it():
+    scores = two_bumps(100, 900)
+    loose, strict = auto_threshold(scores, 0.9), auto_threshold(scores, 0.999)
+    assert loose.threshold <= strict.threshold and strict.precision >= 0.999
+
+
+def test_too_few_scores_give_no_threshold():
+    assert auto_threshold(np.array([1.2, 1.3, np.inf, -np.inf])) is None
