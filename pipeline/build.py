@@ -27,7 +27,8 @@ from parabeam.transforms.split import SplitSentences
 from parabeam.transforms.write import WriteByKey, write_parquet
 
 
-def threshold_of(cfg: MineConfig) -> float:
+def threshold_of(cfg: MineConfig) -> float | str:
+    """--threshold (a number, or "auto": chosen per language pair), else the encoder's default."""
     return cfg.threshold if cfg.threshold is not None else get_encoder(cfg.encoder).default_threshold
 
 
@@ -94,8 +95,9 @@ def mine_store(store: beam.PCollection, staged: list[Staged], cfg: MineConfig) -
     store | "WriteStore" >> WriteByKey(layout.sentences, lambda row: row["lang"], schemas.SENTENCES,
                                        spread=lambda row: row["id"])
     _vectors, shards, indexes, slug = embed_and_index(store, staged, cfg)
-    mined = neighbours(shards, indexes, cfg) | "Margin" >> MarginMine(cfg.pairs, cfg.margin, cfg.retrieval,
-                                                                      threshold_of(cfg))
+    mined = neighbours(shards, indexes, cfg) | "Margin" >> MarginMine(
+        cfg.pairs, cfg.margin, cfg.retrieval, threshold_of(cfg),
+        fallback=get_encoder(cfg.encoder).default_threshold, choices_path=layout.thresholds)
     bitext = (mined, store) | "Bitext" >> ToBitext(slug, max_score=cfg.max_score,
                                                    max_length_ratio=cfg.max_length_ratio,
                                                    drop_identical=cfg.drop_identical)

@@ -57,7 +57,7 @@ class MineConfig:
     k: int = 4
     margin: str = "ratio"
     retrieval: str = "max"
-    threshold: float | None = None   # None: the encoder's calibrated default
+    threshold: float | str | None = None   # None: the encoder's calibrated default; "auto": chosen per pair
     max_score: float | None = None
     max_length_ratio: float | None = None
     drop_identical: bool = True

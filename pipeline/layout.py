@@ -7,6 +7,7 @@ A run (DIR):                          A refresh state (STATE):
   DIR/bitext/<src>-<tgt>/               STATE/releases/<release>/     a run (DIR) per release
   DIR/rejects/<stage>/
   DIR/accounts/                         per-(stage, what, lang) counts written by the job
+  DIR/thresholds.jsonl                  per-pair threshold and estimated precision, written by the job
   DIR/run.json, DIR/report.html         run.json last: its presence marks a finished run
 """
 from __future__ import annotations
@@ -47,6 +48,11 @@ class RunLayout(NamedTuple):
     @property
     def accounts(self) -> str:
         return self.join("accounts")
+
+    @property
+    def thresholds(self) -> str:
+        """One JSON line per language pair: its threshold, estimated precision and score histogram."""
+        return self.join("thresholds.jsonl")
 
     @property
     def run_json(self) -> str:

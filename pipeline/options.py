@@ -65,16 +65,27 @@ def add_embedding_options(parser: argparse.ArgumentParser, cache_default: str) -
                         help=f"where embeddings are cached by content (default: {cache_default})")
 
 
+def threshold_arg(value: str) -> float | str:
+    """--threshold: a number, or "auto"."""
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
+
+
 def add_selection_options(parser: argparse.ArgumentParser, threshold: bool = True) -> None:
     """Which scored pairs are kept: for the commands that mine (not for `score`, which keeps every pair)."""
     mining = parser.add_argument_group("selecting pairs")
     mining.add_argument("--retrieval", choices=["max", "fwd", "bwd", "intersect"], default="max",
                         help="max (default): best of both directions, each sentence used once")
     if threshold:
-        mining.add_argument("--threshold", type=float,
+        mining.add_argument("--threshold", type=threshold_arg,
                             help="keep pairs whose margin is above this (default: the encoder's calibrated "
                                  f"threshold: {MUSE_DEFAULT_THRESHOLD:.2f} for muse, {TORCH_DEFAULT_THRESHOLD:.2f} "
-                                 "for st:/hf: checkpoints, or the --encoder-profile's)")
+                                 "for st:/hf: checkpoints, or the --encoder-profile's); 'auto': chosen per "
+                                 "language pair from its own best candidates' scores (ratio margin only)")
     mining.add_argument("--max-score", type=float,
                         help="drop pairs scoring above this: very high margins are often boilerplate (default: none)")
     mining.add_argument("--max-length-ratio", type=float,
@@ -133,6 +144,8 @@ def mining_settings(args: argparse.Namespace, langs: tuple[str, ...]) -> dict:
             settings["retrieval"] = profile["retrieval"]
             if settings["threshold"] is None:
                 settings["threshold"] = profile["threshold"]
+    if settings.get("threshold") == "auto" and settings["margin"] != "ratio":
+        raise ValueError("--threshold auto needs --margin ratio (it models log margin scores)")
     settings["untrained_langs"] = untrained_langs(settings["encoder"], langs, args.allow_untrained_langs)
     return settings
 

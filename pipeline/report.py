@@ -250,10 +250,80 @@ def pairs_section(samples: list[PairSample], stages: dict) -> str:
             f"{SCORE_SAMPLE:,} pairs per language pair.</p>")
 
 
-def distributions(samples: list[PairSample], threshold: float | None) -> str:
-    """Per pair: margin histogram with the threshold, and source vs target length."""
+def read_choices(output_dir: str) -> dict[str, dict]:
+    """DIR/thresholds.jsonl, per pair (absent in older runs and score runs: empty)."""
+    path = FileSystems.join(output_dir, "thresholds.jsonl")
+    if not FileSystems.exists(path):
+        return {}
+    with FileSystems.open(path) as handle:
+        rows = [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line.strip()]
+    return {row["pair"]: row for row in rows}
+
+
+def _normal(x: np.ndarray, mean: float, std: float) -> np.ndarray:
+    return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * np.sqrt(2 * np.pi))
+
+
+def thresholds_section(choices: dict[str, dict]) -> str:
+    """Per pair: the threshold, how it was chosen and its estimated precision; and a plot of every best
+    candidate's score (both directions, mined or not) with the fitted two-component mixture and the threshold."""
+    if not choices:
+        return ""
+    rows = [[pair, c["threshold"], c["chosen"], c.get("estimated_precision"), c.get("best_candidates")]
+            for pair, c in sorted(choices.items())]
+    parts = ['<h2 id="thresholds">Thresholds</h2><p class="muted">Per language pair: the margin threshold, '
+             "how it was chosen (auto: from the pair's own best candidates; fixed: --threshold or the encoder's "
+             "default; default: too few scores to choose), and the precision of the best candidates above it as "
+             "the fitted mixture estimates it (translations against the rest).</p>",
+             table(["pair", "threshold", "chosen", "estimated precision", "best candidates"], rows, floats=".3f")]
+    for i, (pair, choice) in enumerate(sorted(choices.items())):
+        hist = choice.get("histogram") or {}
+        if not hist.get("counts"):
+            continue
+        log_low, width = hist["log_low"], hist["bin"]
+        centres = log_low + width * (np.asarray(hist["bins"]) + 0.5)
+        counts = np.asarray(hist["counts"], dtype=float)
+        # Bins of 0.01 in log score for the plot; the 0.5% highest scores are cut off as in the mined plot.
+        coarse = np.round(centres / 0.01) * 0.01
+        edges, inverse = np.unique(coarse, return_inverse=True)
+        summed = np.bincount(inverse, weights=counts)
+        cumulative = np.cumsum(summed) / summed.sum()
+        shown = cumulative <= 0.995 + 1e-12
+        shown[: max(1, int(np.argmax(cumulative > 0.995)) + 1)] = True
+        fig = Figure(figsize=(11, 3.4))
+        ax = fig.subplots()
+        ax.bar(np.exp(edges[shown]), summed[shown], width=np.exp(edges[shown]) * 0.01,
+               color=PALETTE[i % len(PALETTE)], alpha=0.6, label="best candidates (both directions)")
+        mixture = choice.get("mixture")
+        if mixture:
+            x = np.linspace(edges[shown].min(), edges[shown].max(), 400)
+            total = counts.sum() * 0.01
+            for weight, mean, std, label in ((mixture["weight"], mixture["high_mean"], mixture["high_std"],
+                                              "fitted: translations"),
+                                             (1 - mixture["weight"], mixture["low_mean"], mixture["low_std"],
+                                              "fitted: the rest")):
+                ax.plot(np.exp(x), total * weight * _normal(x, mean, std), linewidth=1.5, label=label)
+        precision = choice.get("estimated_precision")
+        ax.axvline(choice["threshold"], color=THRESHOLD_COLOUR, linestyle="--", linewidth=2,
+                   label=f"threshold {choice['threshold']:.3f} ({choice['chosen']}"
+                         + (f", est. precision {precision:.3f})" if precision is not None else ")"))
+        ax.set_xlabel("margin score")
+        ax.set_ylabel("best candidates")
+        ax.set_title(f"{pair}: every sentence's best candidate ({int(counts.sum()):,})")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        parts.append(f"<h3>{esc(pair)}</h3>" + png(fig, f"{pair} best-candidate scores, mixture and threshold"))
+    return "".join(parts)
+
+
+def distributions(samples: list[PairSample], threshold, per_pair: dict[str, float] | None = None) -> str:
+    """Per pair: margin histogram with the threshold (the pair's own where chosen per pair), and source vs
+    target length."""
     parts = ['<h2 id="scores">Scores and lengths</h2>']
     for i, sample in enumerate(samples):
+        threshold_here = (per_pair or {}).get(sample.pair, threshold)
+        if not isinstance(threshold_here, (int, float)):
+            threshold_here = None
         colour = PALETTE[i % len(PALETTE)]
         fig = Figure(figsize=(11, 3.4))
         hist, lengths = fig.subplots(1, 2)
@@ -265,9 +335,9 @@ def distributions(samples: list[PairSample], threshold: float | None) -> str:
             if beyond:
                 hist.annotate(f"{beyond:,} above {high:.3f} not shown", (0.98, 0.6), xycoords="axes fraction",
                               ha="right", fontsize=8)
-        if threshold is not None:
-            hist.axvline(threshold, color=THRESHOLD_COLOUR, linestyle="--", linewidth=2,
-                         label=f"threshold {threshold:g}")
+        if threshold_here is not None:
+            hist.axvline(threshold_here, color=THRESHOLD_COLOUR, linestyle="--", linewidth=2,
+                         label=f"threshold {threshold_here:.4g}")
             hist.legend()
         hist.set_xlabel("margin score")
         hist.set_ylabel("pairs")
@@ -342,10 +412,13 @@ def write_report(output_dir: str) -> str:
     stages = run.get("stages", {})
     samples = [pair_sample(pair, paths) for pair, paths in dataset_parts(output_dir, "bitext").items()]
     threshold = run.get("parameters", {}).get("threshold")
+    choices = read_choices(output_dir)
+    per_pair = {pair: choice["threshold"] for pair, choice in choices.items()}
     sections = [overview(output_dir, run, samples), funnel(stages), pairs_section(samples, stages),
-                distributions(samples, threshold), sample_pairs(samples),
+                thresholds_section(choices), distributions(samples, threshold, per_pair), sample_pairs(samples),
                 rejects_section(stages, reject_examples(output_dir))]
-    links = ["funnel", "pairs", "scores", "samples", "rejects"]
+    links = ["funnel", "pairs", "thresholds", "scores", "samples", "rejects"] if choices else \
+        ["funnel", "pairs", "scores", "samples", "rejects"]
     if run.get("timings"):
         sections.append(timings_section(run["timings"]))
         links.append("timings")

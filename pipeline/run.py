@@ -45,6 +45,19 @@ def prepare_output(output: str, overwrite: bool) -> None:
         remove_folders([output])
 
 
+def read_thresholds(output: str) -> dict[str, dict]:
+    """Per language pair, what the job wrote to DIR/thresholds.jsonl: threshold, how it was chosen,
+    estimated precision, best-candidate count and fitted mixture (the score histogram stays in the file,
+    for the report). Empty when the job wrote none (score runs)."""
+    path = RunLayout(output).thresholds
+    if not FileSystems.exists(path):
+        return {}
+    with FileSystems.open(path) as handle:
+        rows = [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line.strip()]
+    return {row["pair"]: {key: value for key, value in row.items() if key not in ("pair", "histogram")}
+            for row in sorted(rows, key=lambda row: row["pair"])}
+
+
 def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], run: dict,
             quiet: bool = False) -> dict:
     """Run the pipeline, check that every stage's records add up, then write DIR/run.json (last: its
@@ -57,7 +70,7 @@ def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], ru
         result.wait_until_finish()
     stages = accounts.stage_accounts(accounts.read_counts(cfg.output))
     run = {**run, "parameters": {**cfg.as_json(), "threshold": threshold_of(cfg)}, "stages": stages,
-           "timings": {"pipeline": round(time.monotonic() - started, 3)}}
+           "thresholds": read_thresholds(cfg.output), "timings": {"pipeline": round(time.monotonic() - started, 3)}}
     problems = accounts.imbalances(stages)
     if problems:
         raise accounts.AccountingError("records do not add up:\n  " + "\n  ".join(problems))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from parabeam.transforms.threshold import auto_threshold, fit_mixture
+from parabeam.transforms.threshold import (N_BINS, auto_threshold, choose, dense, fit_mixture, histogram,
+                                           precision_at, sparse)
 
 
 def two_bumps(n_high: int, n_low: int, seed: int = 0) -> np.ndarray:
@@ -12,7 +13,7 @@ def two_bumps(n_high: int, n_low: int, seed: int = 0) -> np.ndarray:
 
 
 def test_the_mixture_recovers_share_and_components():
-    mixture = fit_mixture(two_bumps(500, 500))
+    mixture = fit_mixture(histogram(two_bumps(500, 500)))
     assert abs(mixture.weight - 0.5) < 0.02
     assert abs(np.exp(mixture.high_mean) - 1.5) < 0.01 and abs(np.exp(mixture.low_mean) - 1.05) < 0.01
 
@@ -30,3 +31,23 @@ def test_a_precision_target_gives_the_lowest_threshold_reaching_it():
 
 def test_too_few_scores_give_no_threshold():
     assert auto_threshold(np.array([1.2, 1.3, np.inf, -np.inf])) is None
+
+
+def test_histograms_add_up_like_the_scores_they_count():
+    """What Beam adds up per block is what the in-memory choice counts at once."""
+    a, b = two_bumps(60, 400, seed=1), two_bumps(40, 500, seed=2)
+    total = histogram(a) + histogram(b)
+    assert total.shape == (N_BINS,) and total.sum() == len(a) + len(b)
+    assert np.array_equal(total, histogram(np.concatenate([a, b])))
+    assert choose(total) == auto_threshold(np.concatenate([a, b]))
+    assert np.array_equal(dense(sparse(total)), total)
+
+
+def test_non_positive_and_infinite_scores_are_not_counted():
+    assert histogram(np.array([-1.0, 0.0, np.inf, -np.inf, np.nan, 1.2])).sum() == 1
+
+
+def test_estimated_precision_at_a_fixed_threshold():
+    counts = histogram(two_bumps(100, 900))
+    assert precision_at(counts, 1.3) > 0.99 > precision_at(counts, 1.05)
+    assert precision_at(counts, -1e9) is None and precision_at(histogram(np.array([1.2])), 1.3) is None

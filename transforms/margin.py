@@ -12,12 +12,14 @@ Pure functions only (numpy, plus knn.knn for the search), above the marker at th
 """
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Callable, Hashable, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
 import numpy as np
 
+from parabeam.transforms import threshold as auto
 from parabeam.transforms.embedding_store import stored_vector
 
 from parabeam.transforms.knn import Neighbours, knn
@@ -28,6 +30,7 @@ MARGINS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "absolute": lambda a, b: a,
 }
 RETRIEVALS = ("fwd", "bwd", "max", "intersect")
+AUTO = "auto"   # the threshold chosen per language pair from its own best candidates (transforms/threshold.py)
 
 
 class Pair(NamedTuple):
@@ -140,9 +143,21 @@ def select(fwd: Best, bwd: Best, retrieval: str, threshold: float) -> list[Pair]
             for s, t, sc, c, d in zip(src, tgt, score, cos, directions(src, tgt, fwd.idx, bwd.idx))]
 
 
+def chosen_threshold(fwd: Best, bwd: Best, threshold, fallback: float | None = None) -> float:
+    """`threshold` itself, or for AUTO the one threshold.choose() picks from both sides' best scores
+    (`fallback` when there are too few), as MarginMine does per language pair."""
+    if threshold != AUTO:
+        return threshold
+    choice = auto.choose(auto.histogram(np.concatenate([fwd.score, bwd.score])))
+    if choice is None and fallback is None:
+        raise ValueError("too few best candidates to choose a threshold, and no fallback")
+    return fallback if choice is None else choice.threshold
+
+
 def mine(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", retrieval: str = "max",
-         threshold: float = 0.0) -> list[Pair]:
-    """Mine pairs between unit-vector sets x [n, d] and y [m, d] in memory (LASER's `--mode mine`)."""
+         threshold: float | str = 0.0, fallback: float | None = None) -> list[Pair]:
+    """Mine pairs between unit-vector sets x [n, d] and y [m, d] in memory (LASER's `--mode mine`).
+    `threshold` AUTO: chosen from the pair's own best candidates (chosen_threshold)."""
     margin_fn(margin)
     check_retrieval(retrieval)
     if len(x) == 0 or len(y) == 0:
@@ -152,7 +167,7 @@ def mine(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", retrie
     x_mean, y_mean = neighbourhood_means(x2y_sim), neighbourhood_means(y2x_sim)
     fwd = best_candidates(x2y_sim, x2y_ind, x_mean, y_mean, margin)
     bwd = best_candidates(y2x_sim, y2x_ind, y_mean, x_mean, margin)
-    return select(fwd, bwd, retrieval, threshold)
+    return select(fwd, bwd, retrieval, chosen_threshold(fwd, bwd, threshold, fallback))
 
 
 # ---- end of pure functions; Beam wiring below ----
@@ -201,18 +216,24 @@ def _answers(_shard, grouped: dict) -> Iterator[tuple[Direction, tuple[np.ndarra
             yield asker, (wanted, means[np.searchsorted(ids, wanted)])
 
 
-def _best(item: tuple[Direction, dict], pairs: frozenset, kind: str, threshold: float
+SCORES = "scores"   # _best's tagged output: (pair name, histogram of the block's best-candidate scores)
+
+
+def _best(item: tuple[Direction, dict], pairs: frozenset, kind: str, threshold: float, summarise: bool = False
           ) -> Iterator[tuple[tuple[str, str, str, str], tuple[str, float, float]]]:
     """A block's best candidates above the threshold -> ((src lang, tgt lang, src id, tgt id), (side, score,
-    cosine)) for each pair the direction serves: forward for (query, target), backward for (target, query)."""
+    cosine)) for each pair the direction serves: forward for (query, target), backward for (target, query).
+    With `summarise`, also every query's best score, above the threshold or not, as a histogram per pair
+    (threshold.histogram) on the SCORES output."""
     (query_lang, target_lang, _shard), grouped = item
     (block,), answers = grouped["block"], list(grouped["means"])
     if answers:   # else no query found any neighbour
-        yield from _block_best(query_lang, target_lang, block, answers, pairs, kind, threshold)
+        yield from _block_best(query_lang, target_lang, block, answers, pairs, kind, threshold, summarise)
 
 
 def _block_best(query_lang: str, target_lang: str, block: Neighbours, answers: list, pairs: frozenset, kind: str,
-                threshold: float) -> Iterator[tuple[tuple[str, str, str, str], tuple[str, float, float]]]:
+                threshold: float, summarise: bool = False
+                ) -> Iterator[tuple[tuple[str, str, str, str], tuple[str, float, float]]]:
     ids = np.concatenate([ids for ids, _means in answers])
     means = np.concatenate([means for _ids, means in answers])
     order = np.argsort(ids)
@@ -220,6 +241,11 @@ def _block_best(query_lang: str, target_lang: str, block: Neighbours, answers: l
     target_means = means[np.searchsorted(ids, block.targets).clip(max=len(ids) - 1)]   # missing: sim NaN
     best = pick_best(score_candidates(neighbourhood_means(block.sims), target_means, block.sims, kind),
                      block.sims, block.targets)
+    if summarise:
+        counts = auto.histogram(best.score)
+        for pair in ((query_lang, target_lang), (target_lang, query_lang)):
+            if pair in pairs:
+                yield beam.pvalue.TaggedOutput(SCORES, ("-".join(pair), counts))
     keep = np.flatnonzero(above(best.score, threshold))
     found = list(zip(np.char.decode(block.ids[keep]).tolist(), np.char.decode(best.idx[keep]).tolist(),
                      best.score[keep].tolist(), best.cosine[keep].tolist()))
@@ -310,6 +336,41 @@ class OneToOne(beam.PTransform):
 KEEP = {"fwd": ("fwd", "both"), "bwd": ("bwd", "both"), "intersect": ("both",), "max": ("fwd", "bwd", "both")}
 
 
+class AddHistograms(beam.CombineFn):
+    """Histograms (numpy count arrays of one length) added up."""
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, total, counts):
+        return np.array(counts, dtype=np.int64) if total is None else total + counts
+
+    def merge_accumulators(self, totals):
+        totals = [total for total in totals if total is not None]
+        return sum(totals[1:], totals[0].copy()) if totals else None
+
+    def extract_output(self, total):
+        return np.zeros(auto.N_BINS, dtype=np.int64) if total is None else total
+
+
+def threshold_choice(pair: str, counts: np.ndarray, threshold=AUTO, fallback: float | None = None) -> dict:
+    """What a pair is mined at, as run.json records it: the threshold, how it was chosen ("auto": the
+    mixture of its best candidates' scores; "fixed": --threshold or the encoder's; "default": too few
+    scores to choose, the encoder's), the estimated precision of its best candidates above it, and the
+    histogram of every best candidate's score (both directions) with the fitted mixture."""
+    choice = auto.choose(counts) if threshold == AUTO else None
+    if choice is not None:
+        value, how, precision = choice.threshold, "auto", choice.precision
+        mixture = choice.mixture._asdict()
+    else:
+        value = fallback if threshold == AUTO else threshold
+        how = "default" if threshold == AUTO else "fixed"
+        precision = auto.precision_at(counts, value)
+        mixture = auto.fit_mixture(counts)._asdict() if precision is not None else None
+    return {"pair": pair, "threshold": float(value), "chosen": how, "estimated_precision": precision,
+            "best_candidates": int(counts.sum()), "mixture": mixture, "histogram": auto.sparse(counts)}
+
+
 class MarginMine(beam.PTransform):
     """Neighbour blocks of both directions of every pair -> MinedPair elements scoring above the threshold.
 
@@ -317,25 +378,48 @@ class MarginMine(beam.PTransform):
     each block asks the shards its neighbours live in (a join by shard), so no worker holds a language.
     Thresholding before the one-to-one selection gives LASER's result (see select()), and OneToOne makes
     that selection without gathering a pair's candidates in one worker.
+
+    `threshold` is a number, or AUTO: then each language pair's threshold is chosen from the histogram of
+    its own best candidates' scores (transforms/threshold.py; a few KB per block, added up per pair) and
+    reaches the keep step as a side input; `fallback` stands where a pair has too few scores to choose.
+    With `choices_path`, one JSON line per pair (threshold_choice) is written there for run.json.
     """
 
-    def __init__(self, pairs: Iterable[tuple[str, str]], margin: str, retrieval: str, threshold: float):
+    def __init__(self, pairs: Iterable[tuple[str, str]], margin: str, retrieval: str, threshold,
+                 fallback: float | None = None, choices_path: str | None = None):
         super().__init__()
         margin_fn(margin)
         check_retrieval(retrieval)
+        if threshold == AUTO and (margin != "ratio" or fallback is None):
+            raise ValueError("an automatic threshold needs the ratio margin (positive scores) and a fallback")
         self.pairs, self.margin, self.retrieval, self.threshold = frozenset(pairs), margin, retrieval, threshold
+        self.fallback, self.choices_path = fallback, choices_path
 
     def expand(self, blocks):
         answers = ({"lookup": blocks | "Lookups" >> beam.FlatMapTuple(_lookups),
                     "means": blocks | "Means" >> beam.MapTuple(_means)}
                    | "Ask" >> beam.CoGroupByKey()
                    | "Answer" >> beam.FlatMapTuple(_answers))
-        pairs = ({"block": blocks, "means": answers}
-                 | "Join" >> beam.CoGroupByKey()
-                 | "Best" >> beam.FlatMap(_best, self.pairs, self.margin, self.threshold)
+        summarise = self.threshold == AUTO or self.choices_path is not None
+        first = -np.inf if self.threshold == AUTO else self.threshold
+        best = ({"block": blocks, "means": answers}
+                | "Join" >> beam.CoGroupByKey()
+                | "Best" >> beam.FlatMap(_best, self.pairs, self.margin, first, summarise).with_outputs(
+                    SCORES, main="pairs"))
+        pairs = (best.pairs
                  | "Pool" >> beam.GroupByKey()
                  | "Pairs" >> beam.MapTuple(_pair)
                  | "Keep" >> beam.Filter(lambda pair, keep: pair.direction in keep, KEEP[self.retrieval]))
+        if summarise:
+            choices = (best[SCORES] | "SumScores" >> beam.CombinePerKey(AddHistograms())
+                       | "Choose" >> beam.MapTuple(threshold_choice, self.threshold, self.fallback))
+            if self.threshold == AUTO:
+                thresholds = choices | "Thresholds" >> beam.Map(lambda choice: (choice["pair"], choice["threshold"]))
+                pairs |= "AboveAuto" >> beam.Filter(
+                    lambda pair, chosen: bool(above(pair.score, chosen[pair.pair])), beam.pvalue.AsDict(thresholds))
+            if self.choices_path is not None:
+                (choices | "ChoiceJson" >> beam.Map(lambda choice: json.dumps(choice, sort_keys=True))
+                 | "WriteChoices" >> beam.io.WriteToText(self.choices_path, shard_name_template="", num_shards=1))
         return pairs | "OneToOne" >> OneToOne() if self.retrieval == "max" else pairs
 
 

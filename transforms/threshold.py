@@ -26,6 +26,19 @@ import numpy as np
 EM_ITERATIONS = 200
 MIN_SCORES = 50        # fewer best candidates than this: no fit, the caller's default stands
 GRID = 400             # candidate thresholds between the two component means
+# Scores are summarised as counts over fixed bins of log(score), so that a pair's summary is bounded and
+# adds up across workers (Beam) exactly as in memory. Scores outside the range fall in the end bins.
+LOG_LOW, LOG_HIGH, BIN = -1.0, 1.5, 0.001
+N_BINS = int(round((LOG_HIGH - LOG_LOW) / BIN))
+CENTRES = LOG_LOW + BIN * (np.arange(N_BINS) + 0.5)
+
+
+def histogram(scores: np.ndarray) -> np.ndarray:
+    """Counts [N_BINS] (int64) of the positive, finite scores over the log-score bins."""
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[np.isfinite(scores) & (scores > 0)]
+    bins = np.clip(np.floor((np.log(scores) - LOG_LOW) / BIN).astype(np.int64), 0, N_BINS - 1)
+    return np.bincount(bins, minlength=N_BINS).astype(np.int64)
 
 
 class Mixture(NamedTuple):
@@ -54,21 +67,32 @@ def _normal_tail(x: np.ndarray, mean: float, std: float) -> np.ndarray:
     return 0.5 * np.vectorize(math.erfc)((np.asarray(x) - mean) / (std * math.sqrt(2)))
 
 
-def fit_mixture(scores: np.ndarray) -> Mixture:
-    """EM for two normal components on log(scores), started from the top 5% against the rest."""
-    x = np.log(np.asarray(scores, dtype=np.float64))
-    floor = 1e-3 * (x.std() or 1.0)
-    high = x >= np.quantile(x, 0.95)
-    weight, params = 0.05, [x[high].mean(), x[high].std() + floor, x[~high].mean(), x[~high].std() + floor]
+def fit_mixture(counts: np.ndarray) -> Mixture:
+    """EM for two normal components on log scores given as bin counts (histogram()), started from the top
+    5% against the rest."""
+    counts = np.asarray(counts, dtype=np.float64)
+    used = np.flatnonzero(counts)
+    x, n = CENTRES[used], counts[used]
+
+    def moments(w: np.ndarray) -> tuple[float, float]:
+        mean = float(np.sum(w * x) / max(w.sum(), 1e-12))
+        return mean, math.sqrt(float(np.sum(w * (x - mean) ** 2) / max(w.sum(), 1e-12)))
+
+    floor = 1e-3 * (moments(n)[1] or 1.0)
+    cumulative = np.cumsum(n) / n.sum()
+    high = (cumulative > 0.95).astype(np.float64) * n
+    low = n - high
+    (high_mean, high_std), (low_mean, low_std) = moments(high), moments(low)
+    weight, params = 0.05, [high_mean, high_std + floor, low_mean, low_std + floor]
     for _ in range(EM_ITERATIONS):
         p_high = weight * _normal_pdf(x, params[0], params[1])
         p_low = (1 - weight) * _normal_pdf(x, params[2], params[3])
         resp = p_high / np.maximum(p_high + p_low, 1e-300)
-        weight = float(np.clip(resp.mean(), 1e-4, 1 - 1e-4))
+        weight = float(np.clip(np.sum(n * resp) / n.sum(), 1e-4, 1 - 1e-4))
         params = []
         for r in (resp, 1 - resp):
-            mean = float(np.sum(r * x) / max(r.sum(), 1e-12))
-            params += [mean, math.sqrt(float(np.sum(r * (x - mean) ** 2) / max(r.sum(), 1e-12))) + floor]
+            mean, std = moments(n * r)
+            params += [mean, std + floor]
     if params[0] < params[2]:   # keep the translations as the high component
         weight, params = 1 - weight, params[2:] + params[:2]
     return Mixture(weight, *params)
@@ -89,11 +113,14 @@ def auto_threshold(scores: np.ndarray, target_precision: float | None = None) ->
     """The threshold for one pair from its best candidates' margin scores (fwd and bwd together): best
     predicted F1, or the lowest threshold with predicted precision >= `target_precision`. None when there
     are too few scores to fit or no threshold reaches the target."""
-    scores = np.asarray(scores, dtype=np.float64)
-    scores = scores[np.isfinite(scores) & (scores > 0)]
-    if len(scores) < MIN_SCORES:
+    return choose(histogram(scores), target_precision)
+
+
+def choose(counts: np.ndarray, target_precision: float | None = None) -> Choice | None:
+    """auto_threshold from the scores' histogram(): what the Beam job computes per language pair."""
+    if np.sum(counts) < MIN_SCORES:
         return None
-    mixture = fit_mixture(scores)
+    mixture = fit_mixture(counts)
     grid = np.exp(np.linspace(mixture.low_mean, mixture.high_mean + 2 * mixture.high_std, GRID))
     precision, recall, f1 = predicted(mixture, grid)
     if target_precision is None:
@@ -104,3 +131,24 @@ def auto_threshold(scores: np.ndarray, target_precision: float | None = None) ->
             return None
         best = int(reaching[0])
     return Choice(float(grid[best]), float(precision[best]), float(recall[best]), mixture)
+
+
+def precision_at(counts: np.ndarray, threshold: float) -> float | None:
+    """The mixture's estimated precision of the best candidates above a given (fixed) threshold; None
+    without a fit (too few scores) or for a threshold <= 0 (log scores)."""
+    if np.sum(counts) < MIN_SCORES or not threshold > 0:
+        return None
+    precision, _recall, _f1 = predicted(fit_mixture(counts), np.array([threshold], dtype=np.float64))
+    return float(precision[0])
+
+
+def sparse(counts: np.ndarray) -> dict[str, list]:
+    """A histogram as {"bins": [...], "counts": [...]} of its non-empty bins, for run.json and the report."""
+    used = np.flatnonzero(counts)
+    return {"log_low": LOG_LOW, "bin": BIN, "bins": used.tolist(), "counts": np.asarray(counts)[used].tolist()}
+
+
+def dense(summary: dict) -> np.ndarray:
+    counts = np.zeros(N_BINS, dtype=np.int64)
+    counts[np.asarray(summary["bins"], dtype=np.int64)] = summary["counts"]
+    return counts
