@@ -19,7 +19,7 @@ from parabeam.transforms.embedding_store import CachedEmbed, ShardEmbeddings, en
 from parabeam.transforms.encoders import get_encoder
 from parabeam.transforms.knn import BuildIndex, NearestNeighbours
 from parabeam.transforms.lid import IdentifyLanguage
-from parabeam.transforms.margin import MarginMine, ScorePairs
+from parabeam.transforms.margin import AUTO, MarginMine, ScorePairs
 from parabeam.transforms.pairs import ReadPairs, side_sentences
 from parabeam.transforms.read import ReadDocuments
 from parabeam.transforms.sentence_files import ReadSentenceFiles
@@ -28,8 +28,12 @@ from parabeam.transforms.write import WriteByKey, write_parquet
 
 
 def threshold_of(cfg: MineConfig) -> float | str:
-    """--threshold (a number, or "auto": chosen per language pair), else the encoder's default."""
-    return cfg.threshold if cfg.threshold is not None else get_encoder(cfg.encoder).default_threshold
+    """--threshold (a number, or "auto"), else "auto" (chosen per language pair, never below the encoder's
+    default where the pair looks like a web crawl: threshold.choose_guarded) for the ratio margin, else the
+    encoder's default."""
+    if cfg.threshold is not None:
+        return cfg.threshold
+    return AUTO if cfg.margin == "ratio" else get_encoder(cfg.encoder).default_threshold
 
 
 def sentence_store(p: beam.Pipeline, cfg: MineConfig) -> tuple[beam.PCollection, list[Staged]]:

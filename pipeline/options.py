@@ -82,10 +82,12 @@ def add_selection_options(parser: argparse.ArgumentParser, threshold: bool = Tru
                         help="max (default): best of both directions, each sentence used once")
     if threshold:
         mining.add_argument("--threshold", type=threshold_arg,
-                            help="keep pairs whose margin is above this (default: the encoder's calibrated "
-                                 f"threshold: {MUSE_DEFAULT_THRESHOLD:.2f} for muse, {TORCH_DEFAULT_THRESHOLD:.2f} "
-                                 "for st:/hf: checkpoints, or the --encoder-profile's); 'auto': chosen per "
-                                 "language pair from its own best candidates' scores (ratio margin only)")
+                            help="keep pairs whose margin is above this number, or 'auto' (the default with "
+                                 "the ratio margin): chosen per language pair from its own best candidates' "
+                                 "scores, never below the encoder's calibrated threshold "
+                                 f"({MUSE_DEFAULT_THRESHOLD:.2f} for muse, {TORCH_DEFAULT_THRESHOLD:.2f} for "
+                                 "st:/hf: checkpoints) unless the pair is clearly dense in translations; the "
+                                 "--encoder-profile's threshold, if given, is fixed")
     mining.add_argument("--max-score", type=float,
                         help="drop pairs scoring above this: very high margins are often boilerplate (default: none)")
     mining.add_argument("--max-length-ratio", type=float,

@@ -174,3 +174,23 @@ def test_report_renders_its_plots_in_headless_chromium(report, tmp_path):
     palette = {"#1f77b4": 2000, "#aec7e8": 500, "#ff7f0e": 500, "#d62728": 100}  # out, in, en-fr, threshold
     found = {colour: colour_pixels(pixels, colour) for colour in palette}
     assert all(found[colour] >= least for colour, least in palette.items()), found
+
+
+def test_thresholds_per_pair_with_every_best_candidate_the_mixture_and_the_threshold(tmp_path):
+    """DIR/thresholds.jsonl (written by the job): a table of each pair's threshold, how it was chosen and
+    its estimated precision, and a plot of all best-candidate scores with the fitted mixture."""
+    from parabeam.transforms.margin import threshold_choice
+    from parabeam.transforms.threshold import histogram
+
+    run = make_run(tmp_path / "run")
+    rng = np.random.default_rng(0)
+    scores = np.exp(np.concatenate([rng.normal(np.log(1.6), 0.06, 1000), rng.normal(np.log(1.05), 0.05, 2000)]))
+    rows = [threshold_choice("en-de", histogram(scores), "auto", 1.4),
+            threshold_choice("en-fr", histogram(scores[:150]), "auto", 1.4)]
+    (run / "thresholds.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    page = Path(write_report(str(run))).read_text()
+    assert 'id="thresholds"' in page and 'href="#thresholds"' in page
+    assert rows[0]["chosen"] == "auto" and 1.15 < rows[0]["threshold"] < 1.45
+    assert f'<td>en-de</td><td class="num">{rows[0]["threshold"]:.3f}</td><td>auto</td>' in page
+    assert '<td>en-fr</td><td class="num">1.400</td><td>default</td>' in page   # 150 scores: too few to choose
+    assert page.count('<img src="data:image/png;base64,') == 6 + 2   # one best-candidate plot per pair

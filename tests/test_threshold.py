@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from parabeam.transforms.threshold import (N_BINS, auto_threshold, choose, dense, fit_mixture, histogram,
-                                           precision_at, sparse)
+                                           precision_at, sparse, choose_guarded, trusted)
 
 
 def two_bumps(n_high: int, n_low: int, seed: int = 0) -> np.ndarray:
@@ -51,3 +51,11 @@ def test_estimated_precision_at_a_fixed_threshold():
     counts = histogram(two_bumps(100, 900))
     assert precision_at(counts, 1.3) > 0.99 > precision_at(counts, 1.05)
     assert precision_at(counts, -1e9) is None and precision_at(histogram(np.array([1.2])), 1.3) is None
+
+
+def test_the_default_auto_threshold_trusts_a_dense_distinct_bump_and_otherwise_only_raises_the_default():
+    dense = choose_guarded(histogram(two_bumps(500, 500)), 1.4)
+    assert trusted(dense.mixture) and dense.threshold < 1.4 and dense.precision > 0.99
+    sparse_pair = choose_guarded(histogram(two_bumps(30, 1500)), 1.4)
+    assert not trusted(sparse_pair.mixture) and sparse_pair.threshold >= 1.4
+    assert choose_guarded(histogram(two_bumps(10, 100)), 1.4) is None   # too few: the caller's default

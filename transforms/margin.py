@@ -148,7 +148,7 @@ def chosen_threshold(fwd: Best, bwd: Best, threshold, fallback: float | None = N
     (`fallback` when there are too few), as MarginMine does per language pair."""
     if threshold != AUTO:
         return threshold
-    choice = auto.choose(auto.histogram(np.concatenate([fwd.score, bwd.score])))
+    choice = auto.choose_guarded(auto.histogram(np.concatenate([fwd.score, bwd.score])), fallback)
     if choice is None and fallback is None:
         raise ValueError("too few best candidates to choose a threshold, and no fallback")
     return fallback if choice is None else choice.threshold
@@ -354,21 +354,25 @@ class AddHistograms(beam.CombineFn):
 
 
 def threshold_choice(pair: str, counts: np.ndarray, threshold=AUTO, fallback: float | None = None) -> dict:
-    """What a pair is mined at, as run.json records it: the threshold, how it was chosen ("auto": the
-    mixture of its best candidates' scores; "fixed": --threshold or the encoder's; "default": too few
-    scores to choose, the encoder's), the estimated precision of its best candidates above it, and the
-    histogram of every best candidate's score (both directions) with the fitted mixture."""
-    choice = auto.choose(counts) if threshold == AUTO else None
+    """What a pair is mined at, as run.json records it: the threshold, how it was chosen ("auto": from the
+    mixture of its best candidates' scores, threshold.choose_guarded; "auto (default)": the mixture is not
+    trusted and did not ask for more than the encoder's default; "fixed": --threshold; "default": too few
+    scores to choose), the mixture's estimated precision of the best candidates above it (an overestimate
+    where the mixture is not trusted: mixture_trusted), and the histogram of every best candidate's score
+    (both directions) with the fitted mixture."""
+    choice = auto.choose_guarded(counts, fallback) if threshold == AUTO else None
     if choice is not None:
-        value, how, precision = choice.threshold, "auto", choice.precision
-        mixture = choice.mixture._asdict()
+        value, precision, mixture = choice.threshold, choice.precision, choice.mixture
+        how = "auto" if auto.trusted(mixture) or value > fallback else "auto (default)"
     else:
         value = fallback if threshold == AUTO else threshold
         how = "default" if threshold == AUTO else "fixed"
         precision = auto.precision_at(counts, value)
-        mixture = auto.fit_mixture(counts)._asdict() if precision is not None else None
+        mixture = auto.fit_mixture(counts) if precision is not None else None
     return {"pair": pair, "threshold": float(value), "chosen": how, "estimated_precision": precision,
-            "best_candidates": int(counts.sum()), "mixture": mixture, "histogram": auto.sparse(counts)}
+            "mixture_trusted": mixture is not None and auto.trusted(mixture),
+            "best_candidates": int(counts.sum()), "mixture": mixture and mixture._asdict(),
+            "histogram": auto.sparse(counts)}
 
 
 class MarginMine(beam.PTransform):
