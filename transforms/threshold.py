@@ -23,8 +23,8 @@ the estimated share separates the 3-10% sets (<= 0.17, but for one 3% set whose 
 separation 0.4, covers the rest's tail) from the 25-50% ones (>= 0.24)). At 3% the goal (0.03) is not
 met: the non-translations' maxima have a heavier tail than any of the one-bump nulls tried (normal or
 Gumbel on log or linear scores, exponential or Weibull tails fitted above the median), so at low
-density the mixture's estimated precision is too high (0.97 estimated vs 0.69 true at 3%; mixture_trusted says when to believe it). Decoys tried and rejected (no sentence set
-is known to hold no translation): each query's 2nd-best margin (far too light: ~0 above 1.3 where the true
+density the mixture's estimated precision is too high (0.97 estimated vs 0.69 true at 3%;
+mixture_trusted says when to believe it). Decoys tried and rejected (no sentence set is known to hold no translation): each query's 2nd-best margin (far too light: ~0 above 1.3 where the true
 null has 20-40) and spacing extrapolation from the 2nd-4th candidates (far too heavy): the margin divides by
 the mean of the same k candidates, so within-query order statistics say little about the best one.
 """
