@@ -15,18 +15,19 @@ The default (`choose_guarded`, `parabeam mine` with the ratio margin): the mixtu
 trusted (a translation bump holding >= DENSE of the best candidates, SEPARATED from the rest), else the
 higher of it and the encoder's default, which was calibrated at web density.
 
-Measured (benchmarks/results/threshold.txt, muse, 18 FLORES sets per density with complete gold, mean F1
-gap to each set's own best threshold): mixture alone 0.223 / 0.047 / 0.006 / 0.003 at 3 / 10 / 25 / 50%;
-fixed 1.40: 0.104 / 0.025 / 0.016 / 0.030; default auto: 0.095 / 0.025 / 0.006 / 0.003 (never worse than
-either on average; DENSE and SEPARATED were read off these same sets, so this is not a held-out result:
-the estimated share separates the 3-10% sets (<= 0.17, but for one 3% set whose wide high bump,
-separation 0.4, covers the rest's tail) from the 25-50% ones (>= 0.24)). At 3% the goal (0.03) is not
-met: the non-translations' maxima have a heavier tail than any of the one-bump nulls tried (normal or
-Gumbel on log or linear scores, exponential or Weibull tails fitted above the median), so at low
-density the mixture's estimated precision is too high (0.97 estimated vs 0.69 true at 3%;
-mixture_trusted says when to believe it). Decoys tried and rejected (no sentence set is known to hold no translation): each query's 2nd-best margin (far too light: ~0 above 1.3 where the true
-null has 20-40) and spacing extrapolation from the 2nd-4th candidates (far too heavy): the margin divides by
-the mean of the same k candidates, so within-query order statistics say little about the best one.
+Measured (benchmarks/results/threshold.txt, muse, 18 FLORES sets per density with complete gold, mean F1 gap
+to each set's own best threshold): mixture alone 0.223 / 0.047 / 0.006 / 0.003 at 3 / 10 / 25 / 50%; fixed
+1.40: 0.104 / 0.025 / 0.016 / 0.030; default auto: 0.095 / 0.025 / 0.006 / 0.003 (never worse than either on
+average; DENSE and SEPARATED were read off these same sets, so this is not a held-out result: the estimated
+share separates the 3-10% sets (<= 0.17, but for one 3% set whose wide high bump, separation 0.4, covers the
+rest's tail) from the 25-50% ones (>= 0.24)). At 3% the goal (0.03) is not met: the non-translations' maxima
+have a heavier tail than any of the one-bump nulls tried (normal or Gumbel on log or linear scores,
+exponential or Weibull tails fitted above the median), so at low density the mixture's estimated precision
+is too high (0.97 estimated vs 0.69 true at 3%; mixture_trusted says when to believe it). Decoys tried and
+rejected (no sentence set is known to hold no translation): each query's 2nd-best margin (far too light: ~0
+above 1.3 where the true null has 20-40) and spacing extrapolation from the 2nd-4th candidates (far too
+heavy): the margin divides by the mean of the same k candidates, so within-query order statistics say little
+about the best one.
 """
 from __future__ import annotations
 
