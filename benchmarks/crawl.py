@@ -10,8 +10,8 @@ its language, its sentences packed 1-4 per line as retention.py packs them (zh a
 The generated WET file is mined together with the real CC-MAIN excerpt (170 pages of many languages).
 
 Gold for en-X: the FLORES lines of the documents both hold. A mined pair is correct when both sides come
-from the same FLORES line (a sentence maps to its line by its normalised text, or by the normalised pieces
-the splitter makes of the line); recall counts distinct gold lines found. "No gold side": a mined pair
+from a same gold FLORES line (LineIndex: by normalised text, the splitter's pieces, or containment where
+packing glued or cut lines); recall counts distinct gold lines found. "No gold side": a mined pair
 neither of whose sentences belongs to a gold line of that pair (web text, or a document only one side holds).
 """
 from __future__ import annotations
@@ -61,13 +61,23 @@ def write_wet(path: Path, lines: dict[str, list[str]], held: dict[str, set[int]]
     path.write_bytes(bytes(out))
 
 
-def line_index(lang: str, lines: list[str]) -> dict[str, int]:
-    """Normalised text -> FLORES line number, for each line and each piece the splitter makes of it."""
-    index = {}
-    for number, line in enumerate(lines):
-        for text in (line, *split_sentences(lang, line)):
-            index.setdefault(normalise(" ".join(text.split())), number)
-    return index
+class LineIndex:
+    """Which FLORES lines a stored sentence comes from: its normalised text equals a line or a piece the
+    splitter makes of one, or, where packing glued lines together or cut one apart differently (zh and ja
+    lines have no space between them), the lines it contains or is contained in (pieces of 20+ chars)."""
+
+    def __init__(self, lang: str, lines: list[str]):
+        self.lines = [normalise(" ".join(line.split())) for line in lines]
+        self.exact: dict[str, int] = {}
+        for number, line in enumerate(lines):
+            for text in (line, *split_sentences(lang, line)):
+                self.exact.setdefault(normalise(" ".join(text.split())), number)
+
+    def __call__(self, text: str) -> set[int]:
+        key = normalise(text)
+        if key in self.exact:
+            return {self.exact[key]}
+        return {n for n, line in enumerate(self.lines) if line in key or (len(key) >= 20 and key in line)}
 
 
 def evaluate(output: Path, lines: dict[str, list[str]], held: dict[str, set[int]]) -> list[dict]:
@@ -77,16 +87,16 @@ def evaluate(output: Path, lines: dict[str, list[str]], held: dict[str, set[int]
         pair = f"en-{lang}"
         both = held["en"] & held[lang]
         gold = {n for doc in both for n in range(doc * BLOCK, min((doc + 1) * BLOCK, len(lines["en"])))}
-        index = {"en": line_index("en", lines["en"]), lang: line_index(lang, lines[lang])}
+        index = {"en": LineIndex("en", lines["en"]), lang: LineIndex(lang, lines[lang])}
         mined = [row for path in parts.get(pair, []) for row in pq.read_table(path).to_pylist()]
         correct, found, no_gold = 0, set(), 0
         for row in mined:
-            src = index["en"].get(normalise(row["src_text"]))
-            tgt = index[lang].get(normalise(row["tgt_text"]))
-            if src is not None and src == tgt and src in gold:
+            src, tgt = index["en"](row["src_text"]), index[lang](row["tgt_text"])
+            shared = src & tgt & gold
+            if shared:
                 correct += 1
-                found.add(src)
-            if src not in gold and tgt not in gold:
+                found |= shared
+            if not (src | tgt) & gold:
                 no_gold += 1
         precision = correct / max(len(mined), 1)
         recall = len(found) / max(len(gold), 1)
