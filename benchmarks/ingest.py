@@ -20,6 +20,7 @@ import platform
 import shlex
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -28,7 +29,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from parabeam import schemas
-from parabeam.pipeline.accounts import counters, stage_accounts
+from parabeam.pipeline.accounts import stage_accounts
+from parabeam.transforms.checks import sentence_reason
 from parabeam.transforms.dedup import Deduplicate
 from parabeam.transforms.lid import IdentifyLanguage, identify, lid_decision, load_lid_model, paragraphs
 from parabeam.transforms.read import ReadDocuments, read_records
@@ -44,7 +46,8 @@ class Timing(NamedTuple):
     seconds: float
     docs: int
     paragraphs: int   # paragraphs entering LID (for split: the kept ones it splits)
-    sentences: int    # sentences kept by the length filter
+    sentences: int    # sentences kept by the length filter and the sentence checks
+    peak_mb: float = 0.0   # peak resident memory of the process tree (pipeline rows)
 
 
 def shards(wet: Path, repeat: int, directory: Path) -> list[str]:
@@ -78,16 +81,16 @@ def lid_pass(model, documents: list[dict]) -> tuple[int, list[tuple[str, str]]]:
     return seen, kept
 
 
-def split_pass(kept: list[tuple[str, str]]) -> int:
-    """Sentences kept, as SplitSentences."""
+def split_pass(kept: list[tuple[str, str]], model) -> int:
+    """Sentences kept, as SplitSentences: the length filter, then the sentence checks (with sentence LID)."""
     return sum(1 for lang, text in kept for sentence in split_sentences(lang, text)
-               if not length_reason(lang, sentence))
+               if not (length_reason(lang, sentence) or sentence_reason(lang, sentence, model)))
 
 
 def raw_timings(paths: list[str]) -> list[Timing]:
     """The reader, LID and the splitter alone, one process, over all shards."""
     model = load_lid_model()
-    split_pass(lid_pass(model, read_documents(paths[:1]))[1])   # warm-up: lazy splitter rules, Thai dictionary
+    split_pass(lid_pass(model, read_documents(paths[:1]))[1], model)   # warm-up: lazy splitter rules, Thai dictionary
     start = time.perf_counter()
     documents = read_documents(paths)
     read_s = time.perf_counter() - start
@@ -95,7 +98,7 @@ def raw_timings(paths: list[str]) -> list[Timing]:
     seen, kept = lid_pass(model, documents)
     lid_s = time.perf_counter() - start
     start = time.perf_counter()
-    sentences = split_pass(kept)
+    sentences = split_pass(kept, model)
     split_s = time.perf_counter() - start
     docs = len(documents)
     return [Timing("raw read", read_s, docs, 0, 0),
@@ -103,22 +106,77 @@ def raw_timings(paths: list[str]) -> list[Timing]:
             Timing("raw split", split_s, docs, len(kept), sentences)]
 
 
+def counters(result) -> dict[str, int]:
+    """The job's Beam counters (StageFn increments one per tally), `stage/what[/lang]` -> value."""
+    totals: dict[str, int] = {}
+    for counter in result.metrics().query()["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (value or 0)
+    return totals
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of process `root` and all its descendants (from /proc; 0 where there is none)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+class PeakRSS:
+    """Samples the resident memory of this process and its workers every `every` seconds; `.peak` in bytes."""
+
+    def __init__(self, every: float = 0.2):
+        self.every, self.peak = every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _tree_rss(os.getpid()))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def pipeline_timing(paths: list[str], store: Path, what: str) -> Timing:
     """Wall time of the Beam job, start-up included, and its counts."""
     options = PipelineOptions(flags=[], runner="FnApiRunner", direct_running_mode="multi_processing",
                               direct_num_workers=WORKERS)
     start = time.perf_counter()
+    rss = PeakRSS().__enter__()
     pipeline = beam.Pipeline(options=options)
-    documents, _ = pipeline | "Read" >> ReadDocuments(paths)
-    kept, _ = documents | "LID" >> IdentifyLanguage(None)
-    sentences, _ = kept | "Split" >> SplitSentences()
-    unique, _ = sentences | "Dedup" >> Deduplicate()
+    documents = (pipeline | "Read" >> ReadDocuments(paths)).main
+    kept = (documents | "LID" >> IdentifyLanguage(None)).main
+    sentences = (kept | "Split" >> SplitSentences()).main
+    unique = (sentences | "Dedup" >> Deduplicate()).main
     write_parquet(unique, str(store), schemas.SENTENCES, "WriteStore")
     result = pipeline.run()
     result.wait_until_finish()
     seconds = time.perf_counter() - start
+    rss.__exit__()
     stages = stage_accounts(counters(result))
-    return Timing(what, seconds, stages["read"]["out"], stages["lid"]["in"], stages["split"]["out"])
+    return Timing(what, seconds, stages["read"]["out"], stages["lid"]["in"], stages["split"]["out"],
+                  rss.peak / 2**20)
 
 
 def rate(count: int, seconds: float) -> str:
@@ -138,11 +196,12 @@ def report(raw: list[Timing], pipeline: Timing, single: Timing | None, command: 
         compared.append(marginal)
     lines = [f"command: {command}", machine(), "",
              f"{'':44}{'docs':>8}{'paragraphs':>12}{'sentences':>11}{'seconds':>10}"
-             f"{'docs/s':>9}{'para/s':>10}{'sent/s':>9}"]
+             f"{'docs/s':>9}{'para/s':>10}{'sent/s':>9}{'peak MB':>9}"]
     for row in rows:
         lines.append(f"{row.what:44}{row.docs:>8,}{row.paragraphs:>12,}{row.sentences:>11,}{row.seconds:>10.2f}"
                      f"{rate(row.docs, row.seconds):>9}{rate(row.paragraphs, row.seconds):>10}"
-                     f"{rate(row.sentences, row.seconds):>9}")
+                     f"{rate(row.sentences, row.seconds):>9}"
+                     + (f"{row.peak_mb:>9,.0f}" if row.peak_mb else f"{'':>9}"))
     lines += ["", "pipeline docs/s as a share of the raw LID+split docs/s (1 process) and of the ideal "
               f"{WORKERS}-process speed ({WORKERS} x raw):"]
     for row in compared:
