@@ -17,3 +17,32 @@ def test_accounts_balance_and_report_by_reason_and_language():
 def test_a_lost_record_is_an_imbalance():
     problems = imbalances(stage_accounts({"dedup/in": 10, "dedup/out": 6, "dedup/merged:duplicate": 3}))
     assert len(problems) == 1 and problems[0].startswith("dedup: 10 records entered but 9")
+
+
+def _rejecting(reject_sample):
+    """A StageFn rejecting 50 routine (too_short) and 50 error (bad_json) records of two shards, in one bundle."""
+    from parabeam.transforms.accounting import StageFn
+
+    class _Fn(StageFn):
+        stage = "lid"
+
+    fn = _Fn()
+    fn.reject_sample = reject_sample
+    fn.start_bundle()
+    rows = [fn.reject(reason, shard=f"s{i % 2}", record=i)
+            for i in range(50) for reason in ("too_short", "bad_json")]
+    tallies = [out.value.value for out in fn.finish_bundle()]
+    return [row.value for row in rows if row is not None], {tally.what: tally.n for tally in tallies}
+
+
+def test_routine_rejects_are_counted_exactly_but_written_up_to_a_sample_per_reason_and_shard():
+    rows, counts = _rejecting(reject_sample=3)
+    assert counts == {"reject:too_short": 50, "reject:bad_json": 50}
+    written = [(row.reason, row.shard) for row in rows]
+    assert written.count(("too_short", "s0")) == written.count(("too_short", "s1")) == 3
+    assert written.count(("bad_json", "s0")) == written.count(("bad_json", "s1")) == 25   # errors: all
+
+
+def test_reject_sample_none_writes_every_reject_row():
+    rows, counts = _rejecting(reject_sample=None)
+    assert len(rows) == 100 and counts == {"reject:too_short": 50, "reject:bad_json": 50}

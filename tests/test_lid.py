@@ -163,15 +163,15 @@ def test_identify_language_composite_outputs_rejects_and_counters():
                 ]), label="Kept")
     assert_that(rejects | beam.Map(lambda r: (r.stage, r.reason, r.lang, r.url, r.excerpt)),
                 equal_to([
-                    ("lid", "too_short", "en", "http://a.example/1", "Impressum"),
+                    ("lid", "too_short", "", "http://a.example/1", "Impressum"),   # not identified
                     ("lid", "unwanted_lang", "en", "http://a.example/1",
                      "The weather in London is rainy again today."),
                     ("lid", "low_confidence", "en", "http://a.example/1",
                      "2010/05/23 (Sun) 16:26:03 *.example.jp"),
                 ]), label="Rejects")
     assert_that(counted(counts), equal_to(list({
-        "lid/in/de": 1, "lid/out/de": 1, "lid/in/zh": 1, "lid/out/zh": 1, "lid/in/en": 3,
-        "lid/reject:too_short/en": 1, "lid/reject:unwanted_lang/en": 1, "lid/reject:low_confidence/en": 1,
+        "lid/in/de": 1, "lid/out/de": 1, "lid/in/zh": 1, "lid/out/zh": 1, "lid/in/en": 2, "lid/in": 1,
+        "lid/reject:too_short": 1, "lid/reject:unwanted_lang/en": 1, "lid/reject:low_confidence/en": 1,
     }.items())), label="Counts")
     pipeline.run().wait_until_finish()
 

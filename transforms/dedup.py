@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator
 import apache_beam as beam
 
 from parabeam.transforms import stages
-from parabeam.transforms.accounting import StageFn, Staged, apply_stage, merge_staged
+from parabeam.transforms.accounting import REJECT_SAMPLE, StageFn, Staged, apply_stage, merge_staged
 
 STAGE = stages.DEDUP.name
 JUNK_SHARE = 0.5
@@ -79,14 +79,19 @@ class MergeSentences(beam.CombineFn):
 class _CleanFn(StageFn):
     stage = STAGE
 
+    def __init__(self, reject_sample: int | None = REJECT_SAMPLE):
+        self.reject_sample = reject_sample
+
     def process(self, sentence: dict[str, Any]) -> Iterator[Any]:
         lang = sentence["lang"]
         self.count("in", lang)
         text = normalise(sentence["text"])
         reason = junk_reason(text)
         if reason:
-            yield self.reject(reason, lang=lang, shard=sentence["shard"], record=sentence["record"],
-                         url=sentence["url"], excerpt=text)
+            row = self.reject(reason, lang=lang, shard=sentence["shard"], record=sentence["record"],
+                              url=sentence["url"], excerpt=text)
+            if row:
+                yield row
             return
         yield (lang, sentence_id(text)), (text, sentence["url"])
 
@@ -108,15 +113,16 @@ class Deduplicate(beam.PTransform):
     Exact dedup per (lang, id) of the normalised text. Counters per language: dedup/in = sentences
     in, dedup/out = unique sentences, dedup/reject:junk = junk refused, and the duplicates folded
     into a kept sentence are counted as dedup/merged:duplicate (they are merged, not rejected), so
-    in = out + rejects + merged.
+    in = out + rejects + merged. Junk reject rows are sampled (`reject_sample`, see accounting.StageFn.reject).
     """
 
-    def __init__(self, max_urls: int = 5):
+    def __init__(self, max_urls: int = 5, reject_sample: int | None = REJECT_SAMPLE):
         super().__init__()
         self._max_urls = max_urls
+        self._reject_sample = reject_sample
 
     def expand(self, sentences) -> Staged:
-        cleaned = apply_stage(sentences, "Clean", _CleanFn())
+        cleaned = apply_stage(sentences, "Clean", _CleanFn(self._reject_sample))
         merged = cleaned.main | "MergeDuplicates" >> beam.CombinePerKey(MergeSentences(self._max_urls))
         store = apply_stage(merged, "ToStoreRow", _StoreRowFn())
         return merge_staged("Dedup", store.main, [cleaned, store])
