@@ -67,6 +67,7 @@ class MineConfig:
     embedding_cache: str | None = None
     accelerator: str | None = None    # Beam resource hint for the GPU stages (torch encoding, FAISS search)
     skip_reject_reasons: tuple[str, ...] = ()
+    all_rejects: bool = False   # write every routine reject row, not a sample (accounting.REJECT_SAMPLE)
     untrained_langs: tuple[str, ...] = ()   # languages mined with --allow-untrained-langs
 
     def as_json(self) -> dict:

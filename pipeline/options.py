@@ -27,6 +27,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--profiles", metavar="FILE", help="YAML file of runner profiles overriding the shipped ones")
     run.add_argument("--skip-reject-reasons", default="", metavar="REASONS",
                      help="comma-separated reject reasons not to write as rows (still counted), e.g. unwanted_lang")
+    run.add_argument("--all-rejects", action="store_true",
+                     help="write a row for every routine reject (too short, unwanted language, low confidence, junk, "
+                          "sentence checks); by default they are all counted but only a sample of rows per reason "
+                          "and input file is written (errors in the input always are)")
     run.add_argument("--log-level", default="warning", choices=LOG_LEVELS, type=str.lower,
                      help="warning (default): parabeam's own lines and warnings only; info or debug: Beam's logs "
                           "too, in place of the progress line")
@@ -120,7 +124,8 @@ def mining_settings(args: argparse.Namespace, langs: tuple[str, ...]) -> dict:
     settings = dict(
         encoder=args.encoder, batch_chars=args.batch_chars, k=args.k, margin=args.margin, index=args.index,
         nprobe=args.nprobe, memory_budget=parse_size(args.memory_budget), embedding_cache=args.embedding_cache,
-        accelerator=args.accelerator, skip_reject_reasons=tuple(filter(None, args.skip_reject_reasons.split(","))))
+        accelerator=args.accelerator, skip_reject_reasons=tuple(filter(None, args.skip_reject_reasons.split(","))),
+        all_rejects=args.all_rejects)
     selects = hasattr(args, "retrieval")
     if selects:
         settings.update(retrieval=args.retrieval, threshold=getattr(args, "threshold", None),
