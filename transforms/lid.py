@@ -44,6 +44,14 @@ def load_lid_model(path: str | None = None) -> Any:
         return _MODELS[path]
 
 
+# The last predictions, so that a sentence that is its whole paragraph (half of the sentences the split stage
+# checks with LID) is not run through the model twice: paragraph LID and the split stage run one after the
+# other in the same worker. Predictions are made with MEMO_K candidates; the first k of them are the k best.
+MEMO_K = 5
+MEMO_SIZE = 256
+_recent: dict[tuple[int, str], list[tuple[str, float]]] = {}
+
+
 def top_languages(model: Any, text: str, k: int) -> list[tuple[str, float]]:
     """The `k` most likely languages of `text` (normalised codes) with their probabilities, best first.
 
@@ -51,14 +59,26 @@ def top_languages(model: Any, text: str, k: int) -> list[tuple[str, float]]:
     and it refuses newlines, so they become spaces. The binding is called directly (the same call as
     model.predict, without its checks and tuple reshuffling).
     """
+    key = (id(model), text)
+    found = _recent.get(key)
+    if found is not None and k <= MEMO_K:
+        return found[:k]
     line = text.replace("\n", " ").replace("\r", " ") + "\n"
     native = getattr(model, "f", None)
+    wanted = max(k, MEMO_K)
     if native is None:
-        labels, probs = model.predict(line[:-1], k=k)
+        labels, probs = model.predict(line[:-1], k=wanted)
         pairs = zip(probs, labels)
     else:
-        pairs = native.predict(line, k, 0.0, "strict")
-    return [(normalise_lang(label), min(float(prob), 1.0)) for prob, label in pairs]
+        pairs = native.predict(line, wanted, 0.0, "strict")
+    found = [(normalise_lang(label), min(float(prob), 1.0)) for prob, label in pairs]
+    _recent[key] = found
+    if len(_recent) > MEMO_SIZE:
+        try:
+            del _recent[next(iter(_recent))]
+        except (KeyError, RuntimeError, StopIteration):   # another thread got there first
+            pass
+    return found[:k]
 
 
 def identify(model: Any, text: str) -> tuple[str, float]:
