@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator
 import apache_beam as beam
 
 from parabeam.transforms import stages
+from parabeam.transforms.langs import _is_letter_or_mark
 from parabeam.transforms.accounting import REJECT_SAMPLE, StageFn, Staged, apply_stage, merge_staged
 
 STAGE = stages.DEDUP.name
@@ -31,18 +32,22 @@ def junk_reason(text: str) -> str | None:
 
     Letters and combining marks (Thai vowels, Devanagari signs) both count as word characters.
     """
-    visible = [ch for ch in text if not ch.isspace()]
+    visible = len(text) - sum(map(str.isspace, text))
     if not visible:
         return "junk"
-    if sum(len(match) for match in _URL_OR_EMAIL.findall(text)) > JUNK_SHARE * len(visible):
+    if sum(len(match) for match in _URL_OR_EMAIL.findall(text)) > JUNK_SHARE * visible:
         return "junk"
-    letters = sum(1 for ch in visible if unicodedata.category(ch)[0] in "LM")
-    return "junk" if letters <= JUNK_SHARE * len(visible) else None
+    letters = sum(map(_is_letter_or_mark, text))   # spaces are neither
+    return "junk" if letters <= JUNK_SHARE * visible else None
 
 
 def sentence_id(text: str) -> str:
     """A stable id of the normalised sentence: 16 hex characters (64 bits) of BLAKE2b."""
-    return hashlib.blake2b(normalise(text).encode("utf-8"), digest_size=8).hexdigest()
+    return _normalised_id(normalise(text))
+
+
+def _normalised_id(normalised: str) -> str:
+    return hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).hexdigest()
 
 
 class MergeSentences(beam.CombineFn):
@@ -93,7 +98,7 @@ class _CleanFn(StageFn):
             if row:
                 yield row
             return
-        yield (lang, sentence_id(text)), (text, sentence["url"])
+        yield (lang, _normalised_id(text)), (text, sentence["url"])
 
 
 class _StoreRowFn(StageFn):
