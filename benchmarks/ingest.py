@@ -20,13 +20,14 @@ import argparse
 import logging
 import os
 import platform
+import resource
 import shlex
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -51,6 +52,20 @@ class Timing(NamedTuple):
     paragraphs: int   # paragraphs entering LID (for split: the kept ones it splits)
     sentences: int    # sentences kept by the length filter and the sentence checks
     peak_mb: float = 0.0   # peak resident memory of the process tree (pipeline rows)
+    cpu: float = 0.0       # CPU seconds (user + system) of this process and its finished workers
+
+
+def cpu_seconds() -> float:
+    """CPU time so far of this process and of its children that have ended (the pipeline's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(what: Callable[[], Any]) -> tuple[Any, float, float]:
+    """(result, wall seconds, CPU seconds) of calling `what`."""
+    start, cpu = time.perf_counter(), cpu_seconds()
+    result = what()
+    return result, time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def shards(wet: Path, repeat: int, directory: Path) -> list[str]:
@@ -107,24 +122,16 @@ def raw_timings(paths: list[str]) -> list[Timing]:
     """The reader, LID and the splitter alone, one process, over all shards."""
     model = load_lid_model()
     split_pass(lid_pass(model, read_documents(paths[:1]))[1], model)   # warm-up: lazy splitter rules, Thai dictionary
-    start = time.perf_counter()
-    documents = read_documents(paths)
-    read_s = time.perf_counter() - start
-    start = time.perf_counter()
-    seen, kept = lid_pass(model, documents)
-    lid_s = time.perf_counter() - start
-    start = time.perf_counter()
-    sentences = split_pass(kept, model)
-    split_s = time.perf_counter() - start
-    start = time.perf_counter()
-    both = lid_split_pass(model, documents)
-    both_s = time.perf_counter() - start
+    documents, read_s, read_cpu = timed(lambda: read_documents(paths))
+    (seen, kept), lid_s, lid_cpu = timed(lambda: lid_pass(model, documents))
+    sentences, split_s, split_cpu = timed(lambda: split_pass(kept, model))
+    both, both_s, both_cpu = timed(lambda: lid_split_pass(model, documents))
     docs = len(documents)
     assert both == (seen, len(kept), sentences), (both, seen, len(kept), sentences)
-    return [Timing("raw read", read_s, docs, 0, 0),
-            Timing("raw LID", lid_s, docs, seen, 0),
-            Timing("raw split", split_s, docs, len(kept), sentences),
-            Timing("raw LID+split", both_s, docs, seen, sentences)]
+    return [Timing("raw read", read_s, docs, 0, 0, cpu=read_cpu),
+            Timing("raw LID", lid_s, docs, seen, 0, cpu=lid_cpu),
+            Timing("raw split", split_s, docs, len(kept), sentences, cpu=split_cpu),
+            Timing("raw LID+split", both_s, docs, seen, sentences, cpu=both_cpu)]
 
 
 def counters(result) -> dict[str, int]:
@@ -183,7 +190,7 @@ def pipeline_timing(paths: list[str], store: Path, what: str) -> Timing:
     """Wall time of the Beam job, start-up included, and its counts."""
     options = PipelineOptions(flags=[], runner="FnApiRunner", direct_running_mode="multi_processing",
                               direct_num_workers=WORKERS)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     rss = PeakRSS().__enter__()
     pipeline = beam.Pipeline(options=options)
     documents = (pipeline | "Read" >> ReadDocuments(paths)).main
@@ -195,9 +202,10 @@ def pipeline_timing(paths: list[str], store: Path, what: str) -> Timing:
     result.wait_until_finish()
     seconds = time.perf_counter() - start
     rss.__exit__()
+    cpu = cpu_seconds() - cpu
     stages = stage_accounts(counters(result))
     return Timing(what, seconds, stages["read"]["out"], stages["lid"]["in"], stages["split"]["out"],
-                  rss.peak / 2**20)
+                  rss.peak / 2**20, cpu)
 
 
 def rate(count: int, seconds: float) -> str:
@@ -211,23 +219,28 @@ def report(raw: list[Timing], pipeline: Timing, single: Timing | None, command: 
     if single:
         marginal = Timing("pipeline marginal (all shards but one)", pipeline.seconds - single.seconds,
                           pipeline.docs - single.docs, pipeline.paragraphs - single.paragraphs,
-                          pipeline.sentences - single.sentences)
+                          pipeline.sentences - single.sentences, cpu=pipeline.cpu - single.cpu)
         rows += [single, marginal]
         compared.append(marginal)
     lines = [f"command: {command}", machine(), "",
              f"{'':44}{'docs':>8}{'paragraphs':>12}{'sentences':>11}{'seconds':>10}"
-             f"{'docs/s':>9}{'para/s':>10}{'sent/s':>9}{'peak MB':>9}"]
+             f"{'docs/s':>9}{'para/s':>10}{'sent/s':>9}{'peak MB':>9}{'CPU s':>8}"]
     for row in rows:
         lines.append(f"{row.what:44}{row.docs:>8,}{row.paragraphs:>12,}{row.sentences:>11,}{row.seconds:>10.2f}"
                      f"{rate(row.docs, row.seconds):>9}{rate(row.paragraphs, row.seconds):>10}"
                      f"{rate(row.sentences, row.seconds):>9}"
-                     + (f"{row.peak_mb:>9,.0f}" if row.peak_mb else f"{'':>9}"))
+                     + (f"{row.peak_mb:>9,.0f}" if row.peak_mb else f"{'':>9}") + f"{row.cpu:>8.1f}")
     lines += ["", "pipeline docs/s as a share of the raw LID+split docs/s (1 process) and of the ideal "
               f"{WORKERS}-process speed ({WORKERS} x raw):"]
     for row in compared:
         speed = row.docs / row.seconds if row.seconds > 0 else float("nan")
         raw_speed = both.docs / both.seconds
         lines.append(f"  {row.what:42} {speed / raw_speed:6.2f} x raw   {speed / (WORKERS * raw_speed):6.2f} x ideal")
+    lines += ["", "CPU seconds per document, raw LID+split over pipeline (1.00: Beam costs no CPU beyond the stage "
+              "functions; on a shared machine a better guide than wall time, which depends on the cores we got):"]
+    for row in compared:
+        if row.cpu > 0 and both.cpu > 0:
+            lines.append(f"  {row.what:42} {(both.cpu / both.docs) / (row.cpu / row.docs):6.2f}")
     return lines
 
 
