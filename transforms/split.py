@@ -60,6 +60,8 @@ def _split_cjk(text: str, *, nested: bool = True) -> list[str]:
     inside quotes (「行きます。」と言った). Unbalanced brackets (common on the web) would keep the rest
     of the paragraph whole, so then the brackets are ignored.
     """
+    if not any(end in text for end in _CJK_ENDS):   # nothing ends a sentence: one piece, brackets or not
+        return [text]
     pieces, start, depth, after_end = [], 0, 0, False
     for i, char in enumerate(text):
         if nested and char in _CJK_OPEN:
