@@ -143,20 +143,20 @@ def counters(result) -> dict[str, int]:
     return totals
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for task in os.listdir(f"/proc/{pid}/task")
+                for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def _tree_rss(root: int) -> int:
     """Resident bytes of process `root` and all its descendants (from /proc; 0 where there is none)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        todo += children.get(pid, [])
+        todo += _children(pid)
         try:
             total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, IndexError, ValueError):
@@ -167,7 +167,7 @@ def _tree_rss(root: int) -> int:
 class PeakRSS:
     """Samples the resident memory of this process and its workers every `every` seconds; `.peak` in bytes."""
 
-    def __init__(self, every: float = 0.2):
+    def __init__(self, every: float = 0.25):
         self.every, self.peak = every, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
