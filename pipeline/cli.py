@@ -28,7 +28,7 @@ from parabeam.pipeline.inputs import require_files, require_matches, require_rea
 from parabeam.pipeline.options import (add_crawl_options, add_embedding_options, add_run_options,  # noqa: E402
                                        add_selection_options, crawl_settings, mining_settings)
 from parabeam.pipeline.report import write_report  # noqa: E402
-from parabeam.pipeline.run import execute, prepare_output, remove_folders  # noqa: E402
+from parabeam.pipeline.run import execute, is_dry_run, prepare_output, remove_folders  # noqa: E402
 from parabeam.pipeline.scores import summary as score_summary  # noqa: E402
 
 INTERRUPTED = "interrupted; rerun the same command to resume (it clears this run's partial output and redoes it)"
@@ -141,10 +141,12 @@ def run_mine(args: argparse.Namespace, beam_args: list[str]) -> dict:
         require_files({"--src-sentences": args.src_sentences, "--tgt-sentences": args.tgt_sentences})
     else:
         require_matches(cfg.inputs)
-    prepare_output(cfg.output, args.overwrite)
+    if not is_dry_run(options):
+        prepare_output(cfg.output, args.overwrite)
     run = execute(cfg, options, lambda p: build_mine(p, cfg), {"command": "mine", "runner": args.runner},
                   args.quiet)
-    require_read(run, "sentence_files" if cfg.sentence_files else "read")
+    if "dry_run" not in run:
+        require_read(run, "sentence_files" if cfg.sentence_files else "read")
     return run
 
 
