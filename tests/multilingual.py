@@ -91,7 +91,7 @@ ALL_PAIRS = len(LANGS) * (len(LANGS) - 1) // 2
 
 
 def library_pairs(src: str, tgt: str) -> set[tuple[str, str]]:
-    """The planted translations between two languages, as the sentence store keeps them (NFKC)."""
+    """The planted translations between two languages, as the sentence store keeps them (normalised)."""
     return {(normalise(s), normalise(t)) for s, t in zip(LIBRARY[src], LIBRARY[tgt])}
 
 
