@@ -14,6 +14,7 @@ from parabeam.pipeline.config import MineConfig
 from parabeam.pipeline.layout import RunLayout
 from parabeam.transforms.accounting import REJECT_SAMPLE, Staged, SumCounts
 from parabeam.transforms.bitext import ToBitext
+from parabeam.transforms.boilerplate import DropBoilerplate
 from parabeam.transforms.dedup import Deduplicate
 from parabeam.transforms.embedding_store import CachedEmbed, ShardEmbeddings, encoder_slug
 from parabeam.transforms.encoders import get_encoder
@@ -92,6 +93,10 @@ def mine_store(store: beam.PCollection, staged: list[Staged], cfg: MineConfig) -
     """Sentence store -> DIR/sentences, DIR/bitext, DIR/rejects and DIR/accounts (with the earlier stages')."""
     layout = RunLayout(cfg.output)
     store |= "KeepLangs" >> beam.Filter(lambda row, langs: row["lang"] in langs, set(cfg.langs))
+    boilerplate = store | "DropBoilerplate" >> DropBoilerplate(
+        cfg.boilerplate_pages, reject_sample=None if cfg.all_rejects else REJECT_SAMPLE)
+    staged.append(boilerplate)
+    store = boilerplate.main
     store | "WriteStore" >> WriteByKey(layout.sentences, lambda row: row["lang"], schemas.SENTENCES,
                                        spread=lambda row: row["id"])
     _vectors, shards, indexes, slug = embed_and_index(store, staged, cfg)

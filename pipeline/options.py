@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 
+from parabeam.transforms.boilerplate import SITE_PAGES
 from parabeam.pipeline.config import all_pairs, langs_of, parse_pairs, parse_size
 from parabeam.pipeline.encoder_profiles import load_profile
 from parabeam.transforms.encoders import MUSE_DEFAULT_THRESHOLD, TORCH_DEFAULT_THRESHOLD, get_encoder
@@ -101,6 +102,9 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
                        help="per-language LID threshold override (repeatable)")
     crawl.add_argument("--max-urls", type=int, default=5, metavar="N",
                        help="source URLs kept per unique sentence (default %(default)s)")
+    crawl.add_argument("--boilerplate-pages", type=int, default=SITE_PAGES, metavar="N",
+                       help="a sentence on N pages of one site, or seen 100 times, is boilerplate (banners, "
+                            "menus, legal text) and not mined; 0 keeps it (default %(default)s)")
     return crawl
 
 
@@ -154,4 +158,5 @@ def crawl_settings(args: argparse.Namespace) -> dict:
             raise ValueError(f"--lid-threshold-for takes LANG=P, got {item!r}")
         thresholds.append((validate_lang(lang), float(value)))
     return dict(langs=tuple(langs), pairs=tuple(pairs or all_pairs(langs)), lid_model=args.lid_model,
-                lid_threshold=args.lid_threshold, lid_thresholds=tuple(thresholds), max_urls=args.max_urls)
+                lid_threshold=args.lid_threshold, lid_thresholds=tuple(thresholds), max_urls=args.max_urls,
+                boilerplate_pages=args.boilerplate_pages)

@@ -32,7 +32,7 @@ EXCERPT_CHARS = 200
 NAMESPACE = "parabeam"
 # Filter outcomes that are the normal work of a stage, not faults in the input: sampled, not written in full.
 ROUTINE_REASONS = frozenset({
-    "too_short", "too_long", "unwanted_lang", "low_confidence", "duplicate", "junk",   # lid, split, dedup
+    "too_short", "too_long", "unwanted_lang", "low_confidence", "duplicate", "junk", "boilerplate",
     "script_mismatch", "lid_mismatch", "menu", "list", "all_caps", "glued_words", "url", "code",   # checks
 })
 REJECT_SAMPLE = 20   # reject rows written per routine reason and shard, per bundle

@@ -22,9 +22,16 @@ _WHITESPACE = re.compile(r"\s+")
 _URL_OR_EMAIL = re.compile(r"(?:https?://|ftp://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 
 
+# NFKC decomposes Thai SARA AM (and Lao AM) into NIKHAHIT + SARA AA, a form Thai text never uses: recompose.
+_AM = {"\u0e4d\u0e32": "\u0e33", "\u0ecd\u0eb2": "\u0eb3"}
+_DECOMPOSED_AM = re.compile("|".join(_AM))
+
+
 def normalise(text: str) -> str:
-    """NFKC (full-width and compatibility forms folded), whitespace collapsed, stripped."""
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    """NFKC (full-width and compatibility forms folded; Thai and Lao AM kept whole), whitespace collapsed,
+    stripped."""
+    folded = _DECOMPOSED_AM.sub(lambda match: _AM[match.group()], unicodedata.normalize("NFKC", text))
+    return _WHITESPACE.sub(" ", folded).strip()
 
 
 def junk_reason(text: str) -> str | None:
