@@ -5,7 +5,10 @@
 The WET file is linked N times into a temp dir, so the input is N shards. The pipeline runs on the
 FnApiRunner with two worker processes (multi_processing) and writes the sentence store; it keeps
 every language, as the raw split below does. The raw numbers are one process calling the pure stage
-functions on the same data, with models loaded and every splitter warmed up beforehand (untimed), so
+functions on the same data, with models loaded and every splitter warmed up beforehand (untimed):
+LID, split (with the sentence checks, sentence LID included) and LID+split, the two run document by
+document as a worker runs them (so it is not the sum of the two rows above it: the split stage reuses
+the paragraph LID of a sentence that is its whole paragraph). So
 the gap to the pipeline is Beam's cost: worker start-up, encoding, shuffles, the dedup combine and
 the Parquet writes. A second, one-shard pipeline run measures the start-up, so the marginal rate of
 the other N-1 shards is shown too. Repeated shards are duplicates, so dedup folds them: the store
@@ -17,20 +20,23 @@ import argparse
 import logging
 import os
 import platform
+import resource
 import shlex
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from parabeam import schemas
-from parabeam.pipeline.accounts import counters, stage_accounts
+from parabeam.pipeline.accounts import stage_accounts
+from parabeam.transforms.checks import sentence_reason
 from parabeam.transforms.dedup import Deduplicate
-from parabeam.transforms.lid import IdentifyLanguage, identify, lid_decision, load_lid_model, paragraphs
+from parabeam.transforms.lid import DEFAULT_MIN_CHARS, DEFAULT_THRESHOLD, IdentifyLanguage, identify_paragraphs, load_lid_model
 from parabeam.transforms.read import ReadDocuments, read_records
 from parabeam.transforms.split import SplitSentences, length_reason, split_sentences
 from parabeam.transforms.write import write_parquet
@@ -44,7 +50,22 @@ class Timing(NamedTuple):
     seconds: float
     docs: int
     paragraphs: int   # paragraphs entering LID (for split: the kept ones it splits)
-    sentences: int    # sentences kept by the length filter
+    sentences: int    # sentences kept by the length filter and the sentence checks
+    peak_mb: float = 0.0   # peak resident memory of the process tree (pipeline rows)
+    cpu: float = 0.0       # CPU seconds (user + system) of this process and its finished workers
+
+
+def cpu_seconds() -> float:
+    """CPU time so far of this process and of its children that have ended (the pipeline's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(what: Callable[[], Any]) -> tuple[Any, float, float]:
+    """(result, wall seconds, CPU seconds) of calling `what`."""
+    start, cpu = time.perf_counter(), cpu_seconds()
+    result = what()
+    return result, time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def shards(wet: Path, repeat: int, directory: Path) -> list[str]:
@@ -66,59 +87,125 @@ def read_documents(paths: list[str]) -> list[dict]:
     return documents
 
 
+DECIDE = {"langs": None, "threshold": DEFAULT_THRESHOLD, "thresholds": {}, "min_chars": DEFAULT_MIN_CHARS}
+
+
 def lid_pass(model, documents: list[dict]) -> tuple[int, list[tuple[str, str]]]:
-    """(paragraphs identified, the kept (lang, paragraph)s), as IdentifyLanguage with every language kept."""
+    """(paragraphs seen, the kept (lang, paragraph)s), as IdentifyLanguage with every language kept."""
     seen, kept = 0, []
     for doc in documents:
-        for text in paragraphs(doc["text"]):
-            lang, prob = identify(model, text)
+        for text, lang, _prob, reason in identify_paragraphs(model, doc["text"], DECIDE):
             seen += 1
-            if not lid_decision(lang, prob, text, langs=None):
+            if not reason:
                 kept.append((lang, text))
     return seen, kept
 
 
-def split_pass(kept: list[tuple[str, str]]) -> int:
-    """Sentences kept, as SplitSentences."""
+def lid_split_pass(model, documents: list[dict]) -> tuple[int, int, int]:
+    """LID and split document by document, as one worker runs them (fused): (paragraphs seen, kept,
+    sentences kept)."""
+    seen = kept = sentences = 0
+    for doc in documents:
+        paragraph_seen, paragraphs_kept = lid_pass(model, [doc])
+        seen, kept = seen + paragraph_seen, kept + len(paragraphs_kept)
+        sentences += split_pass(paragraphs_kept, model)
+    return seen, kept, sentences
+
+
+def split_pass(kept: list[tuple[str, str]], model) -> int:
+    """Sentences kept, as SplitSentences: the length filter, then the sentence checks (with sentence LID)."""
     return sum(1 for lang, text in kept for sentence in split_sentences(lang, text)
-               if not length_reason(lang, sentence))
+               if not (length_reason(lang, sentence) or sentence_reason(lang, sentence, model)))
 
 
 def raw_timings(paths: list[str]) -> list[Timing]:
     """The reader, LID and the splitter alone, one process, over all shards."""
     model = load_lid_model()
-    split_pass(lid_pass(model, read_documents(paths[:1]))[1])   # warm-up: lazy splitter rules, Thai dictionary
-    start = time.perf_counter()
-    documents = read_documents(paths)
-    read_s = time.perf_counter() - start
-    start = time.perf_counter()
-    seen, kept = lid_pass(model, documents)
-    lid_s = time.perf_counter() - start
-    start = time.perf_counter()
-    sentences = split_pass(kept)
-    split_s = time.perf_counter() - start
+    split_pass(lid_pass(model, read_documents(paths[:1]))[1], model)   # warm-up: lazy splitter rules, Thai dictionary
+    documents, read_s, read_cpu = timed(lambda: read_documents(paths))
+    (seen, kept), lid_s, lid_cpu = timed(lambda: lid_pass(model, documents))
+    sentences, split_s, split_cpu = timed(lambda: split_pass(kept, model))
+    both, both_s, both_cpu = timed(lambda: lid_split_pass(model, documents))
     docs = len(documents)
-    return [Timing("raw read", read_s, docs, 0, 0),
-            Timing("raw LID", lid_s, docs, seen, 0),
-            Timing("raw split", split_s, docs, len(kept), sentences)]
+    assert both == (seen, len(kept), sentences), (both, seen, len(kept), sentences)
+    return [Timing("raw read", read_s, docs, 0, 0, cpu=read_cpu),
+            Timing("raw LID", lid_s, docs, seen, 0, cpu=lid_cpu),
+            Timing("raw split", split_s, docs, len(kept), sentences, cpu=split_cpu),
+            Timing("raw LID+split", both_s, docs, seen, sentences, cpu=both_cpu)]
+
+
+def counters(result) -> dict[str, int]:
+    """The job's Beam counters (StageFn increments one per tally), `stage/what[/lang]` -> value."""
+    totals: dict[str, int] = {}
+    for counter in result.metrics().query()["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (value or 0)
+    return totals
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for task in os.listdir(f"/proc/{pid}/task")
+                for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of process `root` and all its descendants (from /proc; 0 where there is none)."""
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += _children(pid)
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+class PeakRSS:
+    """Samples the resident memory of this process and its workers every `every` seconds; `.peak` in bytes."""
+
+    def __init__(self, every: float = 0.25):
+        self.every, self.peak = every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _tree_rss(os.getpid()))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def pipeline_timing(paths: list[str], store: Path, what: str) -> Timing:
     """Wall time of the Beam job, start-up included, and its counts."""
     options = PipelineOptions(flags=[], runner="FnApiRunner", direct_running_mode="multi_processing",
                               direct_num_workers=WORKERS)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
+    rss = PeakRSS().__enter__()
     pipeline = beam.Pipeline(options=options)
-    documents, _ = pipeline | "Read" >> ReadDocuments(paths)
-    kept, _ = documents | "LID" >> IdentifyLanguage(None)
-    sentences, _ = kept | "Split" >> SplitSentences()
-    unique, _ = sentences | "Dedup" >> Deduplicate()
+    documents = (pipeline | "Read" >> ReadDocuments(paths)).main
+    kept = (documents | "LID" >> IdentifyLanguage(None)).main
+    sentences = (kept | "Split" >> SplitSentences()).main
+    unique = (sentences | "Dedup" >> Deduplicate()).main
     write_parquet(unique, str(store), schemas.SENTENCES, "WriteStore")
     result = pipeline.run()
     result.wait_until_finish()
     seconds = time.perf_counter() - start
+    rss.__exit__()
+    cpu = cpu_seconds() - cpu
     stages = stage_accounts(counters(result))
-    return Timing(what, seconds, stages["read"]["out"], stages["lid"]["in"], stages["split"]["out"])
+    return Timing(what, seconds, stages["read"]["out"], stages["lid"]["in"], stages["split"]["out"],
+                  rss.peak / 2**20, cpu)
 
 
 def rate(count: int, seconds: float) -> str:
@@ -126,29 +213,34 @@ def rate(count: int, seconds: float) -> str:
 
 
 def report(raw: list[Timing], pipeline: Timing, single: Timing | None, command: str) -> list[str]:
-    _read, lid, split = raw
-    both = Timing("raw LID+split", lid.seconds + split.seconds, lid.docs, lid.paragraphs, split.sentences)
+    both = raw[-1]
     ideal = both._replace(what=f"ideal {WORKERS} x raw LID+split", seconds=both.seconds / WORKERS)
-    rows, compared = [*raw, both, ideal, pipeline], [pipeline]
+    rows, compared = [*raw, ideal, pipeline], [pipeline]
     if single:
         marginal = Timing("pipeline marginal (all shards but one)", pipeline.seconds - single.seconds,
                           pipeline.docs - single.docs, pipeline.paragraphs - single.paragraphs,
-                          pipeline.sentences - single.sentences)
+                          pipeline.sentences - single.sentences, cpu=pipeline.cpu - single.cpu)
         rows += [single, marginal]
         compared.append(marginal)
     lines = [f"command: {command}", machine(), "",
              f"{'':44}{'docs':>8}{'paragraphs':>12}{'sentences':>11}{'seconds':>10}"
-             f"{'docs/s':>9}{'para/s':>10}{'sent/s':>9}"]
+             f"{'docs/s':>9}{'para/s':>10}{'sent/s':>9}{'peak MB':>9}{'CPU s':>8}"]
     for row in rows:
         lines.append(f"{row.what:44}{row.docs:>8,}{row.paragraphs:>12,}{row.sentences:>11,}{row.seconds:>10.2f}"
                      f"{rate(row.docs, row.seconds):>9}{rate(row.paragraphs, row.seconds):>10}"
-                     f"{rate(row.sentences, row.seconds):>9}")
+                     f"{rate(row.sentences, row.seconds):>9}"
+                     + (f"{row.peak_mb:>9,.0f}" if row.peak_mb else f"{'':>9}") + f"{row.cpu:>8.1f}")
     lines += ["", "pipeline docs/s as a share of the raw LID+split docs/s (1 process) and of the ideal "
               f"{WORKERS}-process speed ({WORKERS} x raw):"]
     for row in compared:
         speed = row.docs / row.seconds if row.seconds > 0 else float("nan")
         raw_speed = both.docs / both.seconds
         lines.append(f"  {row.what:42} {speed / raw_speed:6.2f} x raw   {speed / (WORKERS * raw_speed):6.2f} x ideal")
+    lines += ["", "CPU seconds per document, raw LID+split over pipeline (1.00: Beam costs no CPU beyond the stage "
+              "functions; on a shared machine a better guide than wall time, which depends on the cores we got):"]
+    for row in compared:
+        if row.cpu > 0 and both.cpu > 0:
+            lines.append(f"  {row.what:42} {(both.cpu / both.docs) / (row.cpu / row.docs):6.2f}")
     return lines
 
 

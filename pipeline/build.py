@@ -12,8 +12,9 @@ import apache_beam as beam
 from parabeam import schemas
 from parabeam.pipeline.config import MineConfig
 from parabeam.pipeline.layout import RunLayout
-from parabeam.transforms.accounting import Staged, SumCounts
+from parabeam.transforms.accounting import REJECT_SAMPLE, Staged, SumCounts
 from parabeam.transforms.bitext import ToBitext
+from parabeam.transforms.boilerplate import DropBoilerplate
 from parabeam.transforms.dedup import Deduplicate
 from parabeam.transforms.embedding_store import CachedEmbed, ShardEmbeddings, encoder_slug
 from parabeam.transforms.encoders import get_encoder
@@ -42,11 +43,12 @@ def sentence_store(p: beam.Pipeline, cfg: MineConfig) -> tuple[beam.PCollection,
     if cfg.sentence_files:
         files = p | "SentenceFiles" >> ReadSentenceFiles(cfg.sentence_files)
         return files.main, [files]
+    sample = None if cfg.all_rejects else REJECT_SAMPLE
     read = p | "Read" >> ReadDocuments(list(cfg.inputs))
-    lid = read.main | "LID" >> IdentifyLanguage(set(cfg.langs), model_path=cfg.lid_model,
-                                                threshold=cfg.lid_threshold, thresholds=dict(cfg.lid_thresholds))
-    split = lid.main | "Split" >> SplitSentences(lid_model=cfg.lid_model)
-    dedup = split.main | "Dedup" >> Deduplicate(max_urls=cfg.max_urls)
+    lid = read.main | "LID" >> IdentifyLanguage(set(cfg.langs), model_path=cfg.lid_model, threshold=cfg.lid_threshold,
+                                                thresholds=dict(cfg.lid_thresholds), reject_sample=sample)
+    split = lid.main | "Split" >> SplitSentences(lid_model=cfg.lid_model, reject_sample=sample)
+    dedup = split.main | "Dedup" >> Deduplicate(max_urls=cfg.max_urls, reject_sample=sample)
     return dedup.main, [read, lid, split, dedup]
 
 
@@ -96,6 +98,10 @@ def mine_store(store: beam.PCollection, staged: list[Staged], cfg: MineConfig) -
     """Sentence store -> DIR/sentences, DIR/bitext, DIR/rejects and DIR/accounts (with the earlier stages')."""
     layout = RunLayout(cfg.output)
     store |= "KeepLangs" >> beam.Filter(lambda row, langs: row["lang"] in langs, set(cfg.langs))
+    boilerplate = store | "DropBoilerplate" >> DropBoilerplate(
+        cfg.boilerplate_pages, reject_sample=None if cfg.all_rejects else REJECT_SAMPLE)
+    staged.append(boilerplate)
+    store = boilerplate.main
     store | "WriteStore" >> WriteByKey(layout.sentences, lambda row: row["lang"], schemas.SENTENCES,
                                        spread=lambda row: row["id"])
     _vectors, shards, indexes, slug = embed_and_index(store, staged, cfg)

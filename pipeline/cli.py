@@ -24,11 +24,12 @@ from parabeam.pipeline.build import build_mine, build_score  # noqa: E402
 from parabeam.pipeline.calibrate import add_calibrate_parser as calibrate_parser, run_calibrate  # noqa: E402
 from parabeam.pipeline.config import MineConfig, parse_pairs  # noqa: E402
 from parabeam.pipeline.export import FORMATS, export  # noqa: E402
+from parabeam.pipeline.layout import StateLayout  # noqa: E402
 from parabeam.pipeline.inputs import require_files, require_matches, require_read  # noqa: E402
 from parabeam.pipeline.options import (add_crawl_options, add_embedding_options, add_run_options,  # noqa: E402
                                        add_selection_options, crawl_settings, mining_settings)
 from parabeam.pipeline.report import write_report  # noqa: E402
-from parabeam.pipeline.run import execute, prepare_output, remove_folders  # noqa: E402
+from parabeam.pipeline.run import execute, is_dry_run, prepare_output, remove_folders  # noqa: E402
 from parabeam.pipeline.scores import summary as score_summary  # noqa: E402
 
 INTERRUPTED = "interrupted; rerun the same command to resume (it clears this run's partial output and redoes it)"
@@ -141,10 +142,12 @@ def run_mine(args: argparse.Namespace, beam_args: list[str]) -> dict:
         require_files({"--src-sentences": args.src_sentences, "--tgt-sentences": args.tgt_sentences})
     else:
         require_matches(cfg.inputs)
-    prepare_output(cfg.output, args.overwrite)
+    if not is_dry_run(options):
+        prepare_output(cfg.output, args.overwrite)
     run = execute(cfg, options, lambda p: build_mine(p, cfg), {"command": "mine", "runner": args.runner},
                   args.quiet)
-    require_read(run, "sentence_files" if cfg.sentence_files else "read")
+    if "dry_run" not in run:
+        require_read(run, "sentence_files" if cfg.sentence_files else "read")
     return run
 
 
@@ -177,17 +180,17 @@ def run_refresh(args: argparse.Namespace, beam_args: list[str]) -> dict | None:
         return None
     release = refresh.next_release(ledger)
     parents = [entry["release"] for entry in ledger["releases"]]
-    output = FileSystems.join(args.state, "releases", release)
+    state = StateLayout(args.state)
+    output = state.release(release).root
     # A killed refresh's leftovers: not in the ledger, so nothing refers to them.
-    remove_folders([output, FileSystems.join(args.state, "store", release)])
+    remove_folders([output, state.store(release)])
     cfg = MineConfig(output=output, inputs=tuple(new), **crawl,
-                     **{**mining, "embedding_cache": args.embedding_cache
-                        or FileSystems.join(args.state, "embedding-cache")})
+                     **{**mining, "embedding_cache": args.embedding_cache or state.cache})
     run = execute(cfg, options, lambda p: refresh.build_refresh(p, cfg, args.state, release, parents, cfg.max_urls),
                   {"command": "refresh", "runner": args.runner, "release": release,
                    "parent": parents[-1] if parents else None, "listing": listing, "new_shards": new}, args.quiet)
     require_read(run, "read")  # before the ledger: shards nothing could be read from are tried again next time
-    with FileSystems.create(FileSystems.join(output, "manifest.json")) as handle:
+    with FileSystems.create(state.release(release).manifest) as handle:
         handle.write(json.dumps({key: run[key] for key in ("release", "parent", "listing", "new_shards",
                                                            "parameters", "stages")}, indent=2).encode())
     ledger["releases"].append({"release": release, "shards": new, "parent": run["parent"]})

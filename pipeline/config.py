@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
+import os
 import re
 
+from parabeam.transforms.boilerplate import SITE_PAGES, check_max_urls
 from parabeam.transforms.langs import parse_langs, validate_lang
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$", re.IGNORECASE)
@@ -67,10 +70,32 @@ class MineConfig:
     embedding_cache: str | None = None
     accelerator: str | None = None    # Beam resource hint for the GPU stages (torch encoding, FAISS search)
     skip_reject_reasons: tuple[str, ...] = ()
+    all_rejects: bool = False   # write every routine reject row, not a sample (accounting.REJECT_SAMPLE)
     untrained_langs: tuple[str, ...] = ()   # languages mined with --allow-untrained-langs
+    boilerplate_pages: int = SITE_PAGES     # a sentence on this many pages of one site is boilerplate; 0: keep all
+
+    def __post_init__(self) -> None:
+        """Local paths made absolute before the graph is built: workers need not share this working directory."""
+        set_field = functools.partial(object.__setattr__, self)
+        set_field("output", absolute(self.output))
+        set_field("inputs", tuple(map(absolute, self.inputs)))
+        set_field("sentence_files", tuple((absolute(path), lang) for path, lang in self.sentence_files))
+        for name in ("score_input", "lid_model", "embedding_cache"):
+            if getattr(self, name):
+                set_field(name, absolute(getattr(self, name)))
+        kind, sep, path = self.encoder.partition(":")
+        if sep and kind in ("st", "hf"):
+            set_field("encoder", f"{kind}:{absolute(path)}")
+        if self.boilerplate_pages:
+            check_max_urls(self.max_urls, self.boilerplate_pages)
 
     def as_json(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def absolute(path: str) -> str:
+    """A local path as an absolute one; URLs of other filesystems (gs://, s3://) as they are."""
+    return path if "://" in path else os.path.abspath(path)
 
 
 def langs_of(langs: str | None, pairs: list[tuple[str, str]]) -> list[str]:

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from parabeam import schemas
+from parabeam.pipeline.layout import RunLayout
 from parabeam.pipeline.scores import score_pair, score_parts
 
 FORMATS = ("tsv", "moses", "jsonl")
@@ -40,7 +41,7 @@ def dataset_parts(output_dir: str, dataset: str) -> dict[str, list[str]]:
     Only files directly inside `<dataset>/<key>/` count: on object stores a glob `*` also crosses `/`,
     which would otherwise pick up a killed job's `beam-temp-*` leftovers.
     """
-    root = FileSystems.join(output_dir, dataset)
+    root = RunLayout(output_dir).join(dataset)
     found = FileSystems.match([FileSystems.join(root, "*", "part-*.parquet")])[0].metadata_list
     parts: dict[str, list[str]] = {}
     for meta in found:

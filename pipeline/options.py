@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 
+from parabeam.transforms.boilerplate import SITE_PAGES
 from parabeam.pipeline.config import all_pairs, langs_of, parse_pairs, parse_size
 from parabeam.pipeline.encoder_profiles import load_profile
 from parabeam.transforms.encoders import MUSE_DEFAULT_THRESHOLD, TORCH_DEFAULT_THRESHOLD, get_encoder
@@ -27,6 +28,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--profiles", metavar="FILE", help="YAML file of runner profiles overriding the shipped ones")
     run.add_argument("--skip-reject-reasons", default="", metavar="REASONS",
                      help="comma-separated reject reasons not to write as rows (still counted), e.g. unwanted_lang")
+    run.add_argument("--all-rejects", action="store_true",
+                     help="write a row for every routine reject (too short, unwanted language, low confidence, junk, "
+                          "sentence checks); by default they are all counted but only a sample of rows per reason "
+                          "and input file is written (errors in the input always are)")
     run.add_argument("--log-level", default="warning", choices=LOG_LEVELS, type=str.lower,
                      help="warning (default): parabeam's own lines and warnings only; info or debug: Beam's logs "
                           "too, in place of the progress line")
@@ -110,6 +115,9 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
                        help="per-language LID threshold override (repeatable)")
     crawl.add_argument("--max-urls", type=int, default=5, metavar="N",
                        help="source URLs kept per unique sentence (default %(default)s)")
+    crawl.add_argument("--boilerplate-pages", type=int, default=SITE_PAGES, metavar="N",
+                       help="a sentence on N pages of one site, or seen 100 times, is boilerplate (banners, "
+                            "menus, legal text) and not mined; 0 keeps it (default %(default)s)")
     return crawl
 
 
@@ -133,7 +141,8 @@ def mining_settings(args: argparse.Namespace, langs: tuple[str, ...]) -> dict:
     settings = dict(
         encoder=args.encoder, batch_chars=args.batch_chars, k=args.k, margin=args.margin, index=args.index,
         nprobe=args.nprobe, memory_budget=parse_size(args.memory_budget), embedding_cache=args.embedding_cache,
-        accelerator=args.accelerator, skip_reject_reasons=tuple(filter(None, args.skip_reject_reasons.split(","))))
+        accelerator=args.accelerator, skip_reject_reasons=tuple(filter(None, args.skip_reject_reasons.split(","))),
+        all_rejects=args.all_rejects)
     selects = hasattr(args, "retrieval")
     if selects:
         settings.update(retrieval=args.retrieval, threshold=getattr(args, "threshold", None),
@@ -164,4 +173,5 @@ def crawl_settings(args: argparse.Namespace) -> dict:
             raise ValueError(f"--lid-threshold-for takes LANG=P, got {item!r}")
         thresholds.append((validate_lang(lang), float(value)))
     return dict(langs=tuple(langs), pairs=tuple(pairs or all_pairs(langs)), lid_model=args.lid_model,
-                lid_threshold=args.lid_threshold, lid_thresholds=tuple(thresholds), max_urls=args.max_urls)
+                lid_threshold=args.lid_threshold, lid_thresholds=tuple(thresholds), max_urls=args.max_urls,
+                boilerplate_pages=args.boilerplate_pages)

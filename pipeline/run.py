@@ -7,6 +7,7 @@ import time
 from typing import Callable
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions, TestOptions
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 
@@ -58,6 +59,41 @@ def read_thresholds(output: str) -> dict[str, dict]:
             for row in sorted(rows, key=lambda row: row["pair"])}
 
 
+def is_dry_run(options: PipelineOptions) -> bool:
+    """`--dry_run=True` asks DataflowRunner to build the job and submit nothing; other runners would run it."""
+    if not options.view_as(TestOptions).dry_run:
+        return False
+    if "Dataflow" not in str(options.view_as(StandardOptions).runner):
+        raise ValueError("--dry_run=True builds a Dataflow job without submitting it; use it with --runner dataflow")
+    return True
+
+
+def graph_size(pipeline: beam.Pipeline) -> tuple[int, int]:
+    """(transforms, leaf transforms) of the pipeline as a runner receives it."""
+    transforms = pipeline.to_runner_api().components.transforms.values()
+    return len(transforms), sum(not transform.subtransforms for transform in transforms)
+
+
+def dry_run(pipeline: beam.Pipeline, run: dict) -> dict:
+    """Build the real job as DataflowRunner would submit it (graph translated, setup.py staged), submit nothing,
+    and say what was built, so a job can be checked before it costs anything."""
+    from apache_beam.runners.dataflow.internal import apiclient   # only with the gcp extra
+
+    transforms, leaves = graph_size(pipeline)
+    result = pipeline.run()
+    proto = pipeline.runner.proto_pipeline
+    staged = FileSystems.join(pipeline.options.view_as(GoogleCloudOptions).staging_location or "", "pipeline.pb")
+    # The request DataflowRunner would send: the job with its environment (workers, images, options).
+    result.job.proto.environment = apiclient.Environment(
+        [], pipeline.options, apiclient._FNAPI_ENVIRONMENT_MAJOR_VERSION, staged, proto_pipeline=proto).proto
+    request = len(result.job.json().encode())
+    graph = len(proto.SerializeToString())
+    print(f"dry run: Dataflow job built, nothing submitted: {transforms} transforms ({leaves} leaf), "
+          f"job request {request:,} bytes, pipeline graph {graph:,} bytes")
+    return {**run, "dry_run": {"transforms": transforms, "leaf_transforms": leaves, "job_request_bytes": request,
+                               "pipeline_graph_bytes": graph}}
+
+
 def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], run: dict,
             quiet: bool = False) -> dict:
     """Run the pipeline, check that every stage's records add up, then write DIR/run.json (last: its
@@ -65,6 +101,8 @@ def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], ru
     started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
     build(pipeline)
+    if is_dry_run(options):
+        return dry_run(pipeline, run)
     with progress(not quiet):
         result = pipeline.run()
         result.wait_until_finish()

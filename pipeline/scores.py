@@ -12,20 +12,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from parabeam.pipeline.layout import RunLayout
+
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def score_parts(run_dir: str) -> list[str]:
     """The finished part files of a score run, sorted; only files directly in DIR/scores count (a killed
     job's beam-temp-* folders do not, and on object stores `*` also crosses `/`)."""
-    root = FileSystems.join(run_dir, "scores")
+    root = RunLayout(run_dir).scores
     found = FileSystems.match([FileSystems.join(root, "part-*.parquet")])[0].metadata_list
     return sorted(meta.path for meta in found if "/" not in meta.path[len(root):].lstrip("/"))
 
 
 def score_pair(run_dir: str) -> str:
     """`src-tgt` of a finished score run, from its run.json."""
-    path = FileSystems.join(run_dir, "run.json")
+    path = RunLayout(run_dir).run_json
     if not FileSystems.exists(path):
         raise FileNotFoundError(f"{run_dir} holds no finished run (no run.json)")
     with FileSystems.open(path) as handle:

@@ -17,3 +17,79 @@ def test_accounts_balance_and_report_by_reason_and_language():
 def test_a_lost_record_is_an_imbalance():
     problems = imbalances(stage_accounts({"dedup/in": 10, "dedup/out": 6, "dedup/merged:duplicate": 3}))
     assert len(problems) == 1 and problems[0].startswith("dedup: 10 records entered but 9")
+
+
+def _rejecting(reject_sample):
+    """A StageFn rejecting 50 routine (too_short) and 50 error (bad_json) records of two shards, in one bundle."""
+    from parabeam.transforms.accounting import StageFn
+
+    class _Fn(StageFn):
+        stage = "lid"
+
+    fn = _Fn()
+    fn.reject_sample = reject_sample
+    fn.start_bundle()
+    rows = [fn.reject(reason, shard=f"s{i % 2}", record=i)
+            for i in range(50) for reason in ("too_short", "bad_json")]
+    tallies = [out.value.value for out in fn.finish_bundle()]
+    return [row.value for row in rows if row is not None], {tally.what: tally.n for tally in tallies}
+
+
+def test_routine_rejects_are_counted_exactly_but_written_up_to_a_sample_per_reason_and_shard():
+    rows, counts = _rejecting(reject_sample=3)
+    assert counts == {"reject:too_short": 50, "reject:bad_json": 50}
+    written = [(row.reason, row.shard) for row in rows]
+    assert written.count(("too_short", "s0")) == written.count(("too_short", "s1")) == 3
+    assert written.count(("bad_json", "s0")) == written.count(("bad_json", "s1")) == 25   # errors: all
+
+
+def test_reject_sample_none_writes_every_reject_row():
+    rows, counts = _rejecting(reject_sample=None)
+    assert len(rows) == 100 and counts == {"reject:too_short": 50, "reject:bad_json": 50}
+
+
+def test_accounts_are_exact_past_1500_bundles_where_beam_metrics_overflow(tmp_path):
+    """The FnApiRunner nests one metrics generator per bundle, so `result.metrics()` overflows the recursion
+    limit past ~1,000 bundles (what crashed an 8-language job at its end). Accounts travel as data instead: a
+    job of 1,600 fusion-separated filtering branches (a bundle each) on the local runner writes exact counts."""
+    import logging
+
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from parabeam.launchers.profiles import pipeline_options
+    from parabeam.pipeline.accounts import read_counts
+    from parabeam.pipeline.build import write_accounts
+    from parabeam.pipeline.config import MineConfig
+    from parabeam.pipeline.progress import BUNDLE_LOGGER
+    from parabeam.transforms.accounting import Filter
+
+    steps = 1600
+    cfg = MineConfig(output=str(tmp_path / "out"), langs=("en",), pairs=())
+    pipeline = beam.Pipeline(options=pipeline_options("local", ["--direct_num_workers", "1"]))
+    numbers = pipeline | beam.Create(range(100))
+    staged = [numbers | f"Apart{step}" >> beam.Reshuffle()
+              | f"Step{step}" >> Filter("step", lambda n, s=step: "multiple" if n and n % (s + 2) == 0 else None,
+                                        lang_of=lambda n: "", describe=lambda n: {"excerpt": n})
+              for step in range(steps)]
+    write_accounts(staged, cfg)
+    bundles = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: bundles.append(1) if str(record.msg).startswith("Running bundle") else None
+    logger = logging.getLogger(BUNDLE_LOGGER)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.WARNING)
+    assert len(bundles) > 1500
+    with pytest.raises(RecursionError):
+        result.metrics().query(MetricsFilter())
+    dropped = sum(1 for step in range(steps) for n in range(1, 100) if n % (step + 2) == 0)
+    expected = {"in": 100 * steps, "out": 100 * steps - dropped, "reject": {"multiple": dropped}}
+    stages = stage_accounts(read_counts(cfg.output))
+    assert {kind: stages["step"][kind] for kind in expected} == expected
+    assert imbalances(stages) == []

@@ -39,3 +39,29 @@ def test_max_urls_must_let_the_rule_see_a_site():
     check_max_urls(5)
     with pytest.raises(ValueError):
         check_max_urls(3)
+
+
+def test_drop_boilerplate_stage_rejects_with_the_reason_and_counts_per_language():
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from parabeam.transforms.boilerplate import DropBoilerplate
+    from tests.helpers import counted
+
+    banner = {"id": "b", "lang": "de", "text": "Alle Rechte vorbehalten.", "count": 40,
+              "urls": [f"https://shop.de/{n}" for n in range(5)]}
+    real = {"id": "r", "lang": "de", "text": "Der Zug fährt um neun.", "count": 2, "urls": ["https://a.de/x"]}
+    wire = {"id": "w", "lang": "en", "text": "Markets fell.", "count": 150, "urls": ["https://a.com/1"]}
+    with TestPipeline(runner="FnApiRunner") as p:
+        kept, rejects, counts = p | beam.Create([banner, real, wire]) | DropBoilerplate()
+        assert_that(kept | beam.Map(lambda row: row["id"]), equal_to(["r"]), label="kept")
+        assert_that(rejects | beam.Map(lambda r: (r.stage, r.reason, r.lang, r.url)),
+                    equal_to([("boilerplate", "boilerplate", "de", "https://shop.de/0"),
+                              ("boilerplate", "boilerplate", "en", "https://a.com/1")]), label="rejects")
+        assert_that(counted(counts), equal_to([
+            ("boilerplate/in/de", 2), ("boilerplate/out/de", 1), ("boilerplate/reject:boilerplate/de", 1),
+            ("boilerplate/in/en", 1), ("boilerplate/reject:boilerplate/en", 1)]), label="counts")
+    with TestPipeline(runner="FnApiRunner") as p:
+        kept, _rejects, _counts = p | beam.Create([banner, real]) | DropBoilerplate(site_pages=0)
+        assert_that(kept | beam.Map(lambda row: row["id"]), equal_to(["b", "r"]))

@@ -122,7 +122,7 @@ def test_ctrl_c_is_one_line_and_exit_130_and_the_same_command_then_finishes(tmp_
         "parabeam: interrupted; rerun the same command to resume (it clears this run's partial output and redoes it)"]
     assert not (output / "run.json").exists()
     assert main(argv) == 0
-    assert run_json(output)["stages"]["bitext"]["out"] == 21
+    assert run_json(output)["stages"]["bitext"]["out"] == 20
 
 
 def _rendered_help(parser: argparse.ArgumentParser, action: argparse.Action) -> str:

@@ -18,6 +18,7 @@ from parabeam.transforms.dedup import Deduplicate, MergeSentences, junk_reason, 
     ("Ｈｅｌｌｏ　ｗｏｒｌｄ！", "Hello world!"),          # full-width forms fold under NFKC
     ("line\none\t\ttwo\u00a0three", "line one two three"),
     ("ﬁne ①", "fine 1"),
+    ("ทำความสะอาด", "ทำความสะอาด"),                      # Thai SARA AM stays one character
     ("", ""),
 ])
 def test_normalise(text, expected):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import apache_beam as beam
 import pytest
@@ -21,6 +22,11 @@ from apache_beam.runners.dataflow.internal import apiclient
 from apache_beam.testing.util import BeamAssertException, assert_that
 
 from parabeam.launchers.profiles import SETUP_PY, ProfileError, load_profiles, pipeline_options
+from parabeam.pipeline.build import build_mine
+from parabeam.pipeline.cli import main
+from parabeam.pipeline.config import MineConfig
+from tests.helpers import REPO
+from tests.multilingual import LANGS as LANGS15
 
 GPU_SERVICE = "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"
 IMAGE = "us-docker.pkg.dev/my-proj/parabeam/gpu-worker:1"
@@ -118,21 +124,48 @@ def test_dataflow_profile_values():
     assert options.view_as(StandardOptions).runner == "DataflowRunner"
 
 
-def test_dataflow_job_is_built_offline(gcs_bucket, toy_pipeline):
-    """DataflowRunner translates the graph, stages setup.py as an sdist and builds the Job, submitting nothing."""
+@pytest.fixture(scope="module")
+def dataflow_input(gcs_bucket) -> str:
+    """The demo crawl on the GCS emulator, where Dataflow workers could read it."""
+    path = f"{gcs_bucket}/dataflow-in/demo.warc.wet"
+    with FileSystems.create(path) as handle:
+        handle.write((REPO / "demo" / "demo.warc.wet").read_bytes())
+    return path
+
+
+@pytest.mark.parametrize("langs", [("de", "en"), LANGS15])
+def test_the_real_mining_job_is_built_for_dataflow_offline(gcs_bucket, dataflow_input, langs, capsys):
+    """`parabeam mine --runner dataflow --dry_run=True`: DataflowRunner translates parabeam's own graph and
+    builds the Job request (the next test checks its environment); nothing is submitted or written, and the
+    command says what was built."""
+    output = f"{gcs_bucket}/dataflow-out-{len(langs)}"
+    with_gpu = ["--gpu=nvidia-tesla-t4", f"--sdk_container_image={IMAGE}", "--dry_run=True"]
+    assert main(["mine", "--input", dataflow_input, "--langs", ",".join(langs), "--output", output,
+                 "--runner", "dataflow",
+                 *dataflow_argv(f"{gcs_bucket}/tmp"), *with_gpu]) == 0
+    printed = capsys.readouterr().out
+    match = re.search(r"dry run: Dataflow job built, nothing submitted: (\d+) transforms \((\d+) leaf\), "
+                      r"job request ([\d,]+) bytes", printed)
+    assert match, printed
+    transforms, leaves, request = int(match[1]), int(match[2]), int(match[3].replace(",", ""))
+    assert 100 < leaves < transforms < 600 and request > 1000
+    assert not FileSystems.match([f"{output}/**"])[0].metadata_list   # nothing ran, nothing written
+
+
+def test_dataflow_job_environment_asks_for_gpus_and_the_worker_image(gcs_bucket, dataflow_input):
+    """The real mining graph through DataflowRunner: the job's environment and worker pool carry the GPU profile."""
     with_gpu = ["--gpu=nvidia-tesla-t4", f"--sdk_container_image={IMAGE}", "--dry_run=True"]
     options = pipeline_options("dataflow", dataflow_argv(f"{gcs_bucket}/tmp") + with_gpu)
-    with FileSystems.create(f"{gcs_bucket}/dataflow-in/a.txt") as handle:
-        handle.write(b"line\n")
     pipeline = beam.Pipeline(options=options)
-    toy_pipeline(f"{gcs_bucket}/dataflow-in/*.txt", f"{gcs_bucket}/dataflow-out/lines")(pipeline)
+    build_mine(pipeline, MineConfig(output=f"{gcs_bucket}/dataflow-gpu", langs=("de", "en"), pairs=(("de", "en"),),
+                                    inputs=(dataflow_input,)))
 
     result = pipeline.run()
 
     assert result.job.proto.type_ == apiclient.dataflow.JobType.JOB_TYPE_BATCH
     proto = pipeline.runner.proto_pipeline
     names = {transform.unique_name for transform in proto.components.transforms.values()}
-    assert {"ReadText", "Upper", "WriteParquet"} <= names
+    assert {"Read", "LID", "Split", "Dedup", "Embed", "KNN", "Margin", "Bitext", "WriteBitext"} <= names
     (environment,) = proto.components.environments.values()
     docker = beam_runner_api_pb2.DockerPayload.FromString(environment.payload)
     assert docker.container_image == IMAGE

@@ -12,7 +12,7 @@ from tests.helpers import counted
 from parabeam.transforms.langs import (ENCODER_LANGS, normalise_lang, parse_langs, scaled_chars,
                                        script_of, validate_lang)
 from parabeam.transforms.lid import (IdentifyLanguage, default_model_path, identify, lid_decision,
-                                     load_lid_model, paragraphs)
+                                     load_lid_model, paragraphs, top_languages)
 
 SAMPLE = Path(__file__).parent / "data" / "lid_sample.tsv"
 WET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web" / "CC-MAIN-2017-30_excerpt.warc.wet.gz"
@@ -163,15 +163,15 @@ def test_identify_language_composite_outputs_rejects_and_counters():
                 ]), label="Kept")
     assert_that(rejects | beam.Map(lambda r: (r.stage, r.reason, r.lang, r.url, r.excerpt)),
                 equal_to([
-                    ("lid", "too_short", "en", "http://a.example/1", "Impressum"),
+                    ("lid", "too_short", "", "http://a.example/1", "Impressum"),   # not identified
                     ("lid", "unwanted_lang", "en", "http://a.example/1",
                      "The weather in London is rainy again today."),
                     ("lid", "low_confidence", "en", "http://a.example/1",
                      "2010/05/23 (Sun) 16:26:03 *.example.jp"),
                 ]), label="Rejects")
     assert_that(counted(counts), equal_to(list({
-        "lid/in/de": 1, "lid/out/de": 1, "lid/in/zh": 1, "lid/out/zh": 1, "lid/in/en": 3,
-        "lid/reject:too_short/en": 1, "lid/reject:unwanted_lang/en": 1, "lid/reject:low_confidence/en": 1,
+        "lid/in/de": 1, "lid/out/de": 1, "lid/in/zh": 1, "lid/out/zh": 1, "lid/in/en": 2, "lid/in": 1,
+        "lid/reject:too_short": 1, "lid/reject:unwanted_lang/en": 1, "lid/reject:low_confidence/en": 1,
     }.items())), label="Counts")
     pipeline.run().wait_until_finish()
 
@@ -179,3 +179,29 @@ def test_identify_language_composite_outputs_rejects_and_counters():
 def test_identify_language_refuses_bad_codes_up_front():
     with pytest.raises(ValueError, match="language code"):
         IdentifyLanguage({"de", "xx"})
+
+
+MIXED_TEXTS = ["Plain ASCII, with digits 123 and_underscores.", "Überweisung für Müller-Lüdenscheidt", "ʻOkina ˈstress",
+               "河水缓缓流过老城。", "川は旧市街をゆっくりと流れています。ＡＢＣ", "강은 구시가지를 천천히 흐른다.",
+               "แม่น้ำไหลผ่านเมืองเก่าอย่างช้าๆ", "नदी पुराने शहर से धीरे-धीरे बहती है।", "Река и river 河", "", "   ", "12 34"]
+
+
+@pytest.mark.parametrize("text", MIXED_TEXTS)
+def test_script_counts_match_their_per_character_definitions(text):
+    import unicodedata
+    from parabeam.transforms.langs import letter_script, letter_scripts, script_of
+    slow: dict = {}
+    for char in text:
+        if unicodedata.category(char) in ("Lu", "Ll", "Lt", "Lo"):
+            slow[letter_script(char)] = slow.get(letter_script(char), 0) + 1
+    assert letter_scripts(text) == slow
+    assert script_of(text) == script_of.__wrapped__(text)
+
+
+def test_top_languages_memo_gives_what_the_model_gives(model):
+    text = "Der Fluss fließt langsam durch die Altstadt, und im Sommer spielen die Kinder am Ufer."
+    first = top_languages(model, text, 1)
+    five = top_languages(model, text, 5)   # served from the memo
+    labels, probs = model.predict(text, k=5)
+    assert five == [(normalise_lang(label), min(float(prob), 1.0)) for label, prob in zip(labels, probs)]
+    assert first == five[:1] and identify(model, text) == five[0]

@@ -8,6 +8,11 @@ emits them once per bundle, in `finish_bundle`, as `Tally` elements on a tagged 
 
 `StageFn` is the base DoFn of every counting stage; `Filter` is the shared helper for stages that only decide
 keep-or-reject per element: the stage supplies a pure function and gets counting, reject rows and the split.
+
+Reject rows: errors in the input (damaged files, bad records, undecodable text, failures) are always written
+in full. Routine filter outcomes (ROUTINE_REASONS: too short, unwanted language, low confidence, junk, the
+sentence checks) are always counted exactly, but written as rows only up to `reject_sample` per (reason,
+shard) per DoFn bundle, REJECT_SAMPLE by default; `reject_sample=None` writes them all.
 """
 from __future__ import annotations
 
@@ -25,6 +30,12 @@ REJECTS_TAG = "rejects"
 COUNTS_TAG = "counts"
 EXCERPT_CHARS = 200
 NAMESPACE = "parabeam"
+# Filter outcomes that are the normal work of a stage, not faults in the input: sampled, not written in full.
+ROUTINE_REASONS = frozenset({
+    "too_short", "too_long", "unwanted_lang", "low_confidence", "duplicate", "junk", "boilerplate",
+    "script_mismatch", "lid_mismatch", "menu", "list", "all_caps", "glued_words", "url", "code",   # checks
+})
+REJECT_SAMPLE = 20   # reject rows written per routine reason and shard, per bundle
 
 
 class Reject(NamedTuple):
@@ -70,17 +81,26 @@ class StageFn(beam.DoFn):
     tallies leave once, on the COUNTS_TAG output, when the bundle finishes."""
 
     stage = ""
+    reject_sample: int | None = REJECT_SAMPLE   # rows per routine (reason, shard) and bundle; None: all
 
     def start_bundle(self) -> None:
         self._tally: Counter = Counter()
+        self._sampled: Counter = Counter()
 
     def count(self, what: str, lang: str | None = None, n: int = 1) -> None:
         self._tally[(what, lang or "")] += n
 
     def reject(self, reason: str, *, lang: str = "", shard: str = "", record: int = -1, url: str = "",
-               excerpt: Any = "") -> beam.pvalue.TaggedOutput:
-        """Count a refused record and return its reject row for the REJECTS_TAG output."""
+               excerpt: Any = "") -> beam.pvalue.TaggedOutput | None:
+        """Count a refused record and return its reject row for the REJECTS_TAG output, or None for a routine
+        reason (ROUTINE_REASONS) whose sample of rows for this shard and bundle is full: yield it only if set.
+        Errors always get their row."""
         self.count(f"reject:{reason}", lang)
+        if reason in ROUTINE_REASONS and self.reject_sample is not None:
+            key = (reason, shard)
+            if self._sampled[key] >= self.reject_sample:
+                return None
+            self._sampled[key] += 1
         return beam.pvalue.TaggedOutput(REJECTS_TAG, Reject(self.stage, reason, lang, shard, record, url,
                                                             excerpt_of(excerpt)))
 
@@ -90,6 +110,7 @@ class StageFn(beam.DoFn):
             _counter(count_name(tally)).inc(n)
             yield beam.pvalue.TaggedOutput(COUNTS_TAG, WindowedValue(tally, MIN_TIMESTAMP, [GlobalWindow()]))
         self._tally.clear()
+        self._sampled.clear()
 
 
 def apply_stage(pcoll, label: str, fn: StageFn, *side_inputs) -> Staged:
@@ -121,15 +142,18 @@ class SumCounts(beam.PTransform):
 
 class _FilterFn(StageFn):
     def __init__(self, stage: str, decide: Callable[[Any], str | None], lang_of: Callable[[Any], str],
-                 describe: Callable[[Any], dict]):
+                 describe: Callable[[Any], dict], reject_sample: int | None = REJECT_SAMPLE):
         self.stage, self.decide, self.lang_of, self.describe = stage, decide, lang_of, describe
+        self.reject_sample = reject_sample
 
     def process(self, element: Any) -> Iterator:
         lang = self.lang_of(element)
         self.count("in", lang)
         reason = self.decide(element)
         if reason:
-            yield self.reject(reason, lang=lang, **self.describe(element))
+            row = self.reject(reason, lang=lang, **self.describe(element))
+            if row:
+                yield row
             return
         self.count("out", lang)
         yield element
@@ -139,12 +163,12 @@ class Filter(beam.PTransform):
     """Keep the elements `decide` returns None for; reject the others with the reason it returns.
 
     Counts per `lang_of(element)`: in = out + reject:<reason>. `describe` gives the reject row's shard,
-    record, url and excerpt."""
+    record, url and excerpt; routine reasons are sampled (see StageFn.reject)."""
 
     def __init__(self, stage: str, decide: Callable[[Any], str | None], lang_of: Callable[[Any], str],
-                 describe: Callable[[Any], dict]):
+                 describe: Callable[[Any], dict], reject_sample: int | None = REJECT_SAMPLE):
         super().__init__()
-        self.fn = _FilterFn(stage, decide, lang_of, describe)
+        self.fn = _FilterFn(stage, decide, lang_of, describe, reject_sample)
 
     def expand(self, pcoll) -> Staged:
         return apply_stage(pcoll, "Decide", self.fn)

@@ -20,6 +20,11 @@ from collections import Counter
 from typing import Sequence
 from urllib.parse import urlsplit
 
+import apache_beam as beam
+
+from parabeam.transforms import stages
+from parabeam.transforms.accounting import REJECT_SAMPLE, Filter, Staged
+
 SITE_PAGES = 4
 MAX_COUNT = 100
 
@@ -43,3 +48,23 @@ def check_max_urls(max_urls: int, site_pages: int = SITE_PAGES) -> None:
     """The store must keep at least `site_pages` URLs per sentence for the site rule to see anything."""
     if max_urls < site_pages:
         raise ValueError(f"--max-urls {max_urls} keeps too few URLs to see {site_pages} pages of one site")
+
+
+class DropBoilerplate(beam.PTransform):
+    """Store rows -> Staged(rows that are not boilerplate, `boilerplate` rejects, counts per language).
+    `site_pages` 0 keeps everything (and still counts it)."""
+
+    def __init__(self, site_pages: int = SITE_PAGES, reject_sample: int | None = REJECT_SAMPLE):
+        super().__init__()
+        self.site_pages, self.reject_sample = site_pages, reject_sample
+
+    def expand(self, rows) -> Staged:
+        site_pages = self.site_pages
+
+        def decide(row: dict) -> str | None:
+            return boilerplate_reason(row["count"], row["urls"], site_pages=site_pages) if site_pages else None
+
+        return rows | "Boilerplate" >> Filter(
+            stages.BOILERPLATE.name, decide, lang_of=lambda row: row["lang"],
+            describe=lambda row: {"url": (row["urls"] or [""])[0], "excerpt": row["text"]},
+            reject_sample=self.reject_sample)

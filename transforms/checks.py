@@ -96,6 +96,8 @@ def _ends_like_a_sentence(text: str) -> bool:
 
 def _glue_points(word: str) -> int:
     """Upper-case letters right after two lower-case ones ("rklärungImpressum"; "iPhone", "McDonald" not)."""
+    if not any(map(str.isupper, word[2:])):   # most words: nothing to look at
+        return 0
     return sum(1 for i in range(2, len(word))
                if word[i].isupper() and word[i - 1].islower() and word[i - 2].islower())
 
@@ -113,22 +115,25 @@ def _is_code(words: list[str], text: str) -> bool:
 
 def junk_shape_reason(text: str) -> str | None:
     """Why `text` is not a sentence but a menu, a list, shouting, glued navigation, a URL or a code."""
-    words = _WORD.findall(text)
     spaced = script_of(text) == "other"
-    if len(_MENU_SEPARATOR.split(text)) >= 3 or ("|" in text and (not spaced or len(words) <= MENU_MAX_WORDS)):
+    if len(_MENU_SEPARATOR.split(text)) >= 3 or (
+            "|" in text and (not spaced or len(_WORD.findall(text)) <= MENU_MAX_WORDS)):
         return "menu"
     if _is_list(text):
         return "list"
-    cased = [char for char in text if char.isupper() or char.islower()]
-    if len(cased) >= MIN_CASED_FOR_CAPS and sum(char.isupper() for char in cased) > MAX_UPPER_SHARE * len(cased):
+    upper = sum(map(str.isupper, text))   # no character is both upper and lower case
+    cased = upper + sum(map(str.islower, text))
+    if cased >= MIN_CASED_FOR_CAPS and upper > MAX_UPPER_SHARE * cased:
         return "all_caps"
     glued = [_glue_points(word) for word in text.split()]
     if sum(glued) >= MAX_GLUED or max(glued, default=0) >= MAX_GLUED_PER_WORD:
         return "glued_words"
-    if sum(len(match) for match in _URLISH.findall(text)) > MAX_URL_SHARE * len(text):
-        return "url"
-    if spaced and words and _is_code(words, text):
-        return "code"
+    if "." in text and sum(len(match) for match in _URLISH.findall(text)) > MAX_URL_SHARE * len(text):
+        return "url"   # every _URLISH match has a dot
+    if spaced and not _ends_like_a_sentence(text):
+        words = _WORD.findall(text)
+        if words and _is_code(words, text):
+            return "code"
     return None
 
 

@@ -13,7 +13,8 @@ from typing import Any, Iterable, Iterator
 import apache_beam as beam
 
 from parabeam.transforms import stages
-from parabeam.transforms.accounting import StageFn, Staged, apply_stage, merge_staged
+from parabeam.transforms.langs import _is_letter_or_mark
+from parabeam.transforms.accounting import REJECT_SAMPLE, StageFn, Staged, apply_stage, merge_staged
 
 STAGE = stages.DEDUP.name
 JUNK_SHARE = 0.5
@@ -21,9 +22,16 @@ _WHITESPACE = re.compile(r"\s+")
 _URL_OR_EMAIL = re.compile(r"(?:https?://|ftp://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 
 
+# NFKC decomposes Thai SARA AM (and Lao AM) into NIKHAHIT + SARA AA, a form Thai text never uses: recompose.
+_AM = {"\u0e4d\u0e32": "\u0e33", "\u0ecd\u0eb2": "\u0eb3"}
+_DECOMPOSED_AM = re.compile("|".join(_AM))
+
+
 def normalise(text: str) -> str:
-    """NFKC (full-width and compatibility forms folded), whitespace collapsed, stripped."""
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    """NFKC (full-width and compatibility forms folded; Thai and Lao AM kept whole), whitespace collapsed,
+    stripped."""
+    folded = _DECOMPOSED_AM.sub(lambda match: _AM[match.group()], unicodedata.normalize("NFKC", text))
+    return _WHITESPACE.sub(" ", folded).strip()
 
 
 def junk_reason(text: str) -> str | None:
@@ -31,18 +39,22 @@ def junk_reason(text: str) -> str | None:
 
     Letters and combining marks (Thai vowels, Devanagari signs) both count as word characters.
     """
-    visible = [ch for ch in text if not ch.isspace()]
+    visible = len(text) - sum(map(str.isspace, text))
     if not visible:
         return "junk"
-    if sum(len(match) for match in _URL_OR_EMAIL.findall(text)) > JUNK_SHARE * len(visible):
+    if sum(len(match) for match in _URL_OR_EMAIL.findall(text)) > JUNK_SHARE * visible:
         return "junk"
-    letters = sum(1 for ch in visible if unicodedata.category(ch)[0] in "LM")
-    return "junk" if letters <= JUNK_SHARE * len(visible) else None
+    letters = sum(map(_is_letter_or_mark, text))   # spaces are neither
+    return "junk" if letters <= JUNK_SHARE * visible else None
 
 
 def sentence_id(text: str) -> str:
     """A stable id of the normalised sentence: 16 hex characters (64 bits) of BLAKE2b."""
-    return hashlib.blake2b(normalise(text).encode("utf-8"), digest_size=8).hexdigest()
+    return _normalised_id(normalise(text))
+
+
+def _normalised_id(normalised: str) -> str:
+    return hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).hexdigest()
 
 
 class MergeSentences(beam.CombineFn):
@@ -79,16 +91,21 @@ class MergeSentences(beam.CombineFn):
 class _CleanFn(StageFn):
     stage = STAGE
 
+    def __init__(self, reject_sample: int | None = REJECT_SAMPLE):
+        self.reject_sample = reject_sample
+
     def process(self, sentence: dict[str, Any]) -> Iterator[Any]:
         lang = sentence["lang"]
         self.count("in", lang)
         text = normalise(sentence["text"])
         reason = junk_reason(text)
         if reason:
-            yield self.reject(reason, lang=lang, shard=sentence["shard"], record=sentence["record"],
-                         url=sentence["url"], excerpt=text)
+            row = self.reject(reason, lang=lang, shard=sentence["shard"], record=sentence["record"],
+                              url=sentence["url"], excerpt=text)
+            if row:
+                yield row
             return
-        yield (lang, sentence_id(text)), (text, sentence["url"])
+        yield (lang, _normalised_id(text)), (text, sentence["url"])
 
 
 class _StoreRowFn(StageFn):
@@ -108,15 +125,16 @@ class Deduplicate(beam.PTransform):
     Exact dedup per (lang, id) of the normalised text. Counters per language: dedup/in = sentences
     in, dedup/out = unique sentences, dedup/reject:junk = junk refused, and the duplicates folded
     into a kept sentence are counted as dedup/merged:duplicate (they are merged, not rejected), so
-    in = out + rejects + merged.
+    in = out + rejects + merged. Junk reject rows are sampled (`reject_sample`, see accounting.StageFn.reject).
     """
 
-    def __init__(self, max_urls: int = 5):
+    def __init__(self, max_urls: int = 5, reject_sample: int | None = REJECT_SAMPLE):
         super().__init__()
         self._max_urls = max_urls
+        self._reject_sample = reject_sample
 
     def expand(self, sentences) -> Staged:
-        cleaned = apply_stage(sentences, "Clean", _CleanFn())
+        cleaned = apply_stage(sentences, "Clean", _CleanFn(self._reject_sample))
         merged = cleaned.main | "MergeDuplicates" >> beam.CombinePerKey(MergeSentences(self._max_urls))
         store = apply_stage(merged, "ToStoreRow", _StoreRowFn())
         return merge_staged("Dedup", store.main, [cleaned, store])

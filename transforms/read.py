@@ -202,8 +202,9 @@ class ReadDocuments(beam.PTransform):
     def expand(self, pbegin) -> Staged:
         files = apply_stage(pbegin | "Patterns" >> beam.Create(self.patterns), "Match", _MatchFiles())
         read = apply_stage(files.main | "ReshuffleFiles" >> beam.Reshuffle(), "ReadFiles", _ReadFile())
-        documents = read.main | "ReshuffleDocuments" >> beam.Reshuffle()
-        return merge_staged("Read", documents, [files, read])
+        # Files are the unit of parallelism (a crawl has tens of thousands): the documents stay in the
+        # worker that read them and go on to LID and splitting there, without a shuffle of every page.
+        return merge_staged("Read", read.main, [files, read])
 
 
 class _MatchFiles(StageFn):

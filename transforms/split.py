@@ -15,9 +15,9 @@ from pythainlp.tokenize import sent_tokenize
 from sentencex import segment
 
 from parabeam.transforms import stages
-from parabeam.transforms.accounting import StageFn, Staged, apply_stage
+from parabeam.transforms.accounting import REJECT_SAMPLE, StageFn, Staged, apply_stage
 from parabeam.transforms.checks import sentence_reason
-from parabeam.transforms.langs import scaled_chars, script_of
+from parabeam.transforms.langs import SCRIPT_DENSITY, script_of
 from parabeam.transforms.lid import load_lid_model
 
 STAGE = stages.SPLIT.name
@@ -60,6 +60,8 @@ def _split_cjk(text: str, *, nested: bool = True) -> list[str]:
     inside quotes (「行きます。」と言った). Unbalanced brackets (common on the web) would keep the rest
     of the paragraph whole, so then the brackets are ignored.
     """
+    if not any(end in text for end in _CJK_ENDS):   # nothing ends a sentence: one piece, brackets or not
+        return [text]
     pieces, start, depth, after_end = [], 0, 0, False
     for i, char in enumerate(text):
         if nested and char in _CJK_OPEN:
@@ -95,9 +97,10 @@ def split_sentences(lang: str, text: str) -> list[str]:
 def length_reason(lang: str, text: str) -> str | None:
     """None if the sentence length suits mining, else too_short or too_long (limits per script)."""
     del lang  # the script of the text decides, so a mislabelled sentence is still measured right
-    if len(text) < scaled_chars(MIN_CHARS, text):
+    density = SCRIPT_DENSITY[script_of(text)]
+    if len(text) < max(1, round(MIN_CHARS * density)):
         return "too_short"
-    if len(text) > scaled_chars(MAX_CHARS, text):
+    if len(text) > max(1, round(MAX_CHARS * density)):
         return "too_long"
     return None
 
@@ -105,9 +108,10 @@ def length_reason(lang: str, text: str) -> str | None:
 class _SplitFn(StageFn):
     stage = STAGE
 
-    def __init__(self, lid_model: str | None):
+    def __init__(self, lid_model: str | None, reject_sample: int | None = REJECT_SAMPLE):
         self._lid_model = lid_model
         self._model = None
+        self.reject_sample = reject_sample
 
     def setup(self) -> None:
         self._model = load_lid_model(self._lid_model)
@@ -119,8 +123,10 @@ class _SplitFn(StageFn):
             self.count("produced", lang)
             reason = length_reason(lang, text) or sentence_reason(lang, text, self._model)
             if reason:
-                yield self.reject(reason, lang=lang, shard=paragraph["shard"],
-                             record=paragraph["record"], url=paragraph["url"], excerpt=text)
+                row = self.reject(reason, lang=lang, shard=paragraph["shard"],
+                                  record=paragraph["record"], url=paragraph["url"], excerpt=text)
+                if row:
+                    yield row
                 continue
             self.count("out", lang)
             yield {"lang": lang, "text": text, "url": paragraph["url"],
@@ -133,12 +139,14 @@ class SplitSentences(beam.PTransform):
     Splitting fans out, so the units differ: split/in/<lang> counts paragraphs, split/produced/<lang>
     the sentences they split into, split/out/<lang> the sentences kept and split/reject:<reason>/<lang>
     the sentences refused (length, then checks.sentence_reason with the LID model `lid_model`, lid.176
-    by default); produced = out + rejects.
+    by default); produced = out + rejects. Reject rows are sampled (`reject_sample`, see
+    accounting.StageFn.reject; None writes them all).
     """
 
-    def __init__(self, lid_model: str | None = None):
+    def __init__(self, lid_model: str | None = None, reject_sample: int | None = REJECT_SAMPLE):
         super().__init__()
         self._lid_model = lid_model
+        self._reject_sample = reject_sample
 
     def expand(self, paragraphs) -> Staged:
-        return apply_stage(paragraphs, "SplitParagraphs", _SplitFn(self._lid_model))
+        return apply_stage(paragraphs, "SplitParagraphs", _SplitFn(self._lid_model, self._reject_sample))

@@ -19,11 +19,12 @@ DEDUP = Stage("dedup", "sentences", "sentences")
 SENTENCE_FILES = Stage("sentence_files", "lines", "sentences")
 PAIRS = Stage("pairs", "lines", "pairs")
 STORE_MERGE = Stage("store_merge", "store rows", "sentences")
+BOILERPLATE = Stage("boilerplate", "sentences", "sentences")
 EMBED_CACHE = Stage("embed_cache", "sentences", "sentences")
 EMBED = Stage("embed", "sentences", "vectors")
 BITEXT = Stage("bitext", "pairs", "pairs")
 
-STAGES = (READ, LID, SPLIT, DEDUP, SENTENCE_FILES, PAIRS, STORE_MERGE, EMBED_CACHE, EMBED, BITEXT)
+STAGES = (READ, LID, SPLIT, DEDUP, SENTENCE_FILES, PAIRS, STORE_MERGE, BOILERPLATE, EMBED_CACHE, EMBED, BITEXT)
 BY_NAME = {stage.name: stage for stage in STAGES}
 # A stage's records either leave it (`out`) or are accounted for by one of these kinds of drop.
 DROP_KINDS = ("reject", "merged", "skipped")
