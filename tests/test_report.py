@@ -243,9 +243,11 @@ def test_report_of_15_languages_and_105_pairs_stays_readable(run15, tmp_path):
     assert page.count("<details>") >= ALL_PAIRS          # one collapsed sample table per pair
     sizes = png_sizes(page)
     # totals, languages x stages, languages x languages, per-language bars, all scores, small multiples,
-    # lengths, rejects: a fixed number of plots, none taller than a screen and a half however many pairs
+    # lengths, rejects: a fixed number of plots however many pairs; only the small multiples (15 rows of 7)
+    # are taller than a screen and a half
     assert 6 <= len(sizes) <= 9, sizes
-    assert all(height <= 1500 for _width, height in sizes), sizes
+    heights = sorted(height for _width, height in sizes)
+    assert heights[-2] <= 1500 and heights[-1] <= 2400, sizes
     assert "Per-stage times were not recorded" in page
     pixels = screenshot_of(run15 / "report.html", tmp_path, (1280, 4000))
     assert pixels.std() > 20
