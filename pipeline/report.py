@@ -29,7 +29,7 @@ from apache_beam.io.filesystems import FileSystems
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from parabeam.pipeline.export import dataset_parts
 from parabeam.transforms.stages import order as stage_order
@@ -454,6 +454,7 @@ def distributions(samples: list[PairSample], thresholds: dict[str, float | None]
                         bins=30, legend=False)
         ax.set_title(f"{sample.pair} ({sample.rows:,})", fontsize=9, pad=2)
         ax.tick_params(labelsize=7)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
     for ax in axes[len(with_scores):]:
         ax.set_visible(False)
     fig.suptitle("margin scores per language pair (shared score axis; red: threshold; grey: below it)",
@@ -476,6 +477,10 @@ def distributions(samples: list[PairSample], thresholds: dict[str, float | None]
         ax.plot([bottom, top], [bottom, top], color="#555", linestyle=":", linewidth=1, label="equal length")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):   # 50, 100, not 5 x 10^1
+            axis.set_major_formatter(FuncFormatter(lambda value, _pos: short(value)))
+            axis.set_minor_formatter(FuncFormatter(lambda value, _pos: short(value)))
+        ax.tick_params(which="minor", labelsize=7)
         ax.set_xlabel("source characters")
         ax.set_ylabel("target characters")
         ax.set_title(f"lengths of the sampled pairs ({sum(s.texts.num_rows for s in with_texts):,}"
@@ -497,6 +502,8 @@ def sample_pairs(samples: list[PairSample], thresholds: dict[str, float | None],
                      f"(DIR/{BELOW_DATASET}/&lt;pair&gt;/ is absent), so what the threshold dropped cannot be "
                      "shown.</p>")
     many = len(samples) > MANY_PAIRS
+    if many:
+        parts.append(closest_overall(samples, thresholds))
     for sample in samples:
         n = sample.texts.num_rows
         middle = max(0, n // 2 - SAMPLE_PAIRS // 2)
@@ -530,6 +537,28 @@ def sample_pairs(samples: list[PairSample], thresholds: dict[str, float | None],
         parts.append(collapsible(title, content, open_=True) if not many
                      else collapsible(title, content, open_=False))
     return "".join(parts)
+
+
+def closest_overall(samples: list[PairSample], thresholds: dict[str, float | None], n: int = 10) -> str:
+    """With many pairs, the pairs written closest above their threshold over all language pairs, and the
+    best ones below it when kept, in one open table, so they need not be looked for pair by pair."""
+    rows = []
+    for label, attribute in (("just above", "lowest"), ("just below", "below")):
+        found = []
+        for sample in samples:
+            extra = getattr(sample, attribute)
+            threshold = thresholds.get(sample.pair)
+            for row in (extra.to_pylist() if extra is not None else []):
+                gap = row["score"] - threshold if threshold is not None else row["score"]
+                found.append((abs(gap), sample.pair, row, gap if threshold is not None else None))
+        for _distance, pair, row, gap in sorted(found, key=lambda item: (item[0], item[1]))[:n]:
+            rows.append([label, pair, row["score"], gap, row["cosine"], (row["src_text"] or "")[:EXCERPT_CHARS],
+                         (row["tgt_text"] or "")[:EXCERPT_CHARS]])
+    if not rows:
+        return ""
+    return (f"<h3>Closest to the threshold, over all {len(samples)} language pairs</h3>"
+            + table(["where", "pair", "score", "− threshold", "cosine", "source", "target"], rows, "samples")
+            + "<h3>Per language pair</h3>")
 
 
 def rejects_section(stages: dict, examples: dict[tuple[str, str], str]) -> str:
