@@ -77,6 +77,7 @@ class PairSample:
     texts: pa.Table  # score, cosine, src_text, tgt_text; sorted best first
     lowest: pa.Table | None = None   # the SAMPLE_PAIRS lowest-scoring pairs written, lowest first
     below: pa.Table | None = None    # the SAMPLE_PAIRS best below-threshold candidates, best first (None: none kept)
+    below_scores: np.ndarray | None = None   # a sample of the below-threshold candidates' scores (None: none kept)
 
 
 def ordered_stages(stages: dict) -> list[str]:
@@ -166,8 +167,12 @@ def pair_sample(pair: str, paths: list[str], below_paths: list[str] | None = Non
         texts = texts.sort_by([("score", "descending")])
     rows = sum(n for _p, _i, n in groups)
     lowest = extreme_rows(paths, TEXT_COLUMNS, SAMPLE_PAIRS, lowest=True) if rows else None
-    below = extreme_rows(below_paths, TEXT_COLUMNS, SAMPLE_PAIRS, lowest=False) if below_paths is not None else None
-    return PairSample(pair, rows, scores.astype(float), texts, lowest, below)
+    below, below_scores = None, None
+    if below_paths is not None:
+        below = extreme_rows(below_paths, TEXT_COLUMNS, SAMPLE_PAIRS, lowest=False)
+        below_scores = sample_rows(row_groups(below_paths), ["score"], SCORE_SAMPLE).column("score").to_numpy(
+            zero_copy_only=False).astype(float)
+    return PairSample(pair, rows, scores.astype(float), texts, lowest, below, below_scores)
 
 
 def reject_examples(output_dir: str) -> dict[tuple[str, str], str]:
@@ -424,18 +429,20 @@ def distributions(samples: list[PairSample], thresholds: dict[str, float | None]
     if not with_scores:
         return parts[0] + "<p>No scores to show.</p>"
     pooled = np.concatenate([s.scores for s in with_scores])
-    pooled_below = (np.concatenate([s.below.column("score").to_numpy(zero_copy_only=False).astype(float)
-                                    for s in with_scores if s.below is not None and s.below.num_rows])
-                    if below_kept and any(s.below is not None and s.below.num_rows for s in with_scores) else None)
+    belows = [s.below_scores for s in with_scores if s.below_scores is not None and s.below_scores.size]
+    pooled_below = np.concatenate(belows) if below_kept and belows else None
     low, high = histogram_range(pooled if pooled_below is None else np.concatenate([pooled, pooled_below]))
-    distinct = {t for t in thresholds.values() if t is not None}
-    common = distinct.pop() if len(distinct) == 1 else None
+    distinct_all = {t for t in thresholds.values() if t is not None}
+    common = next(iter(distinct_all)) if len(distinct_all) == 1 else None
     fig = Figure(figsize=(10, 3.2))
     ax = fig.subplots()
     score_histogram(ax, pooled, low, high, common, OUT_COLOUR, pooled_below, bins=60)
     ax.set_xlabel("margin score")
     ax.set_ylabel("pairs")
-    ax.set_title(f"all {len(with_scores)} language pairs: margin scores ({pooled.size:,} sampled)")
+    ax.set_title(f"all {len(with_scores)} language pairs: margin scores ({pooled.size:,} sampled"
+                 + (f", {pooled_below.size:,} below the threshold" if pooled_below is not None else "")
+                 + ("" if common is not None or not distinct_all else "; thresholds differ per pair, see below")
+                 + ")")
     parts.append(png(fig, "margin scores of every language pair together, with the threshold"))
     if not below_kept:
         parts.append('<p class="note">This run kept no candidates below the threshold, so the plots show only '
@@ -448,9 +455,7 @@ def distributions(samples: list[PairSample], thresholds: dict[str, float | None]
                  layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows_, columns, sharex=True, squeeze=False)).ravel()
     for i, (ax, sample) in enumerate(zip(axes, with_scores)):
-        below = (sample.below.column("score").to_numpy(zero_copy_only=False).astype(float)
-                 if sample.below is not None and sample.below.num_rows else None)
-        score_histogram(ax, sample.scores, low, high, thresholds.get(sample.pair), OUT_COLOUR, below,
+        score_histogram(ax, sample.scores, low, high, thresholds.get(sample.pair), OUT_COLOUR, sample.below_scores,
                         bins=30, legend=False)
         ax.set_title(f"{sample.pair} ({sample.rows:,})", fontsize=9, pad=2)
         ax.tick_params(labelsize=7)
@@ -479,7 +484,8 @@ def distributions(samples: list[PairSample], thresholds: dict[str, float | None]
         ax.set_yscale("log")
         for axis in (ax.xaxis, ax.yaxis):   # 50, 100, not 5 x 10^1
             axis.set_major_formatter(FuncFormatter(lambda value, _pos: short(value)))
-            axis.set_minor_formatter(FuncFormatter(lambda value, _pos: short(value)))
+            axis.set_minor_formatter(FuncFormatter(lambda value, _pos: short(value) if f"{value:.0f}"[0] in "25"
+                                                   else ""))
         ax.tick_params(which="minor", labelsize=7)
         ax.set_xlabel("source characters")
         ax.set_ylabel("target characters")

@@ -124,6 +124,11 @@ def test_just_above_is_the_exact_lowest_and_just_below_reads_the_below_threshold
     sample = pair_sample("en-de", parts, dataset_parts(str(run), "below_threshold")["en-de"])
     assert sample.lowest.column("score").to_pylist() == lowest
     assert sample.below.column("score").to_pylist() == pytest.approx([THRESHOLD - 0.001 * i for i in range(1, 6)])
+    assert sample.below_scores.size == 300                  # the distribution plot gets all of them
+    runs = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**runs, "thresholds": {"en-de": {"threshold": 1.1}}}))
+    assert "en-de (threshold 1.1)" in Path(write_report(str(run))).read_text(encoding="utf-8")
+    (run / "run.json").write_text(json.dumps(runs))
     page = Path(write_report(str(run))).read_text(encoding="utf-8")
     assert page.count("<td>just below</td>") == 5
     assert "No candidate below the threshold was kept for this pair." in page    # en-fr
