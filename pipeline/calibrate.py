@@ -104,6 +104,54 @@ def table(curve: list[Point], n_gold: int, marked: dict[str, Point | None]) -> s
     return "\n".join(lines)
 
 
+def plot_curve(curve: list[Point], marked: dict[str, Point | None], path: str, title: str) -> str:
+    """A PNG of the curve: precision against recall, and precision, recall and F1 against the threshold, with
+    the `marked` points (label -> point); written to `path`, which is returned."""
+    from matplotlib.figure import Figure   # only when a curve is drawn
+
+    fig = Figure(figsize=(11, 4))
+    pr, by_threshold = fig.subplots(1, 2)
+    recall = [point.recall for point in curve]
+    precision = [point.precision for point in curve]
+    pr.step(recall, precision, where="post", color="#1f77b4", linewidth=1.5)
+    pr.set_xlabel("recall")
+    pr.set_ylabel("precision")
+    pr.set_xlim(-0.02, 1.02)
+    pr.set_ylim(-0.02, 1.05)
+    pr.set_title("precision / recall")
+    pr.grid(alpha=0.3)
+    thresholds = [point.threshold for point in curve]
+    for values, label, colour in ((precision, "precision", "#1f77b4"), (recall, "recall", "#2ca02c"),
+                                  ([point.f1 for point in curve], "F1", "#ff7f0e")):
+        by_threshold.plot(thresholds, values, label=label, color=colour, linewidth=1.5)
+    by_threshold.set_xlabel("margin threshold")
+    by_threshold.set_ylim(-0.02, 1.05)
+    by_threshold.set_title("against the threshold")
+    by_threshold.grid(alpha=0.3)
+    markers = iter(("o", "s", "^", "D"))
+    seen: dict[Point, str] = {}
+    for label, point in marked.items():
+        if point is None:
+            continue
+        if point in seen:   # the same cut chosen twice: one marker, both labels
+            continue
+        labels = ", ".join(name for name, other in marked.items() if other == point)
+        seen[point] = labels
+        text = f"{labels}: t={point.threshold:.4f} P={point.precision:.3f} R={point.recall:.3f}"
+        marker = next(markers, "o")
+        pr.plot([point.recall], [point.precision], marker=marker, color="#d62728", markersize=8,
+                linestyle="none", label=text)
+        by_threshold.axvline(point.threshold, color="#d62728", linestyle="--", linewidth=1)
+    if seen:
+        pr.legend(fontsize=8, loc="lower left")
+    by_threshold.legend(fontsize=8, loc="best")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    with FileSystems.create(path, mime_type="image/png") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    return path
+
+
 # --- files ----------------------------------------------------------------------------------------------
 
 def _lines(path: str) -> list[str]:
@@ -190,7 +238,8 @@ def add_calibrate_parser(sub) -> None:
         "calibrate", help="choose the margin threshold on sentences with known translations",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", required=True, help="run directory: the pipeline's output, "
-                        "calibration.json and, for --src-parallel, the BUCC files written from it")
+                        "calibration.json, calibration.png (the precision/recall curve) and, for "
+                        "--src-parallel, the BUCC files written from it")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
     parser.add_argument("--src-lang", required=True)
     parser.add_argument("--tgt-lang", required=True)
@@ -270,6 +319,11 @@ def run_calibrate(args: argparse.Namespace, beam_args: list[str]) -> dict:
     print(table(curve, data["gold_pairs"], {"best F1": best, "chosen": chosen}))
     result = {"pair": pair, "data": data, "chosen_by": wanted, "chosen": chosen and chosen._asdict(),
               "best_f1": best and best._asdict(), "curve": [point._asdict() for point in curve]}
+    if curve:
+        result["plot"] = plot_curve(
+            curve, {"best F1": best, "chosen": chosen}, FileSystems.join(args.output, "calibration.png"),
+            f"{pair}: {data['gold_pairs']} gold pairs, {len(curve)} cuts ({wanted})")
+        print(f"curve: {result['plot']}")
     with FileSystems.create(FileSystems.join(args.output, "calibration.json")) as handle:
         handle.write(json.dumps(result, indent=1).encode())
     if chosen is None:

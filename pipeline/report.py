@@ -6,6 +6,11 @@ pairs come from a bounded sample of the bitext: whole row groups spread over a p
 until they hold SCORE_SAMPLE rows (TEXT_SAMPLE for the text columns), then evenly spaced rows of those, so
 memory and reading time stay bounded however large a pair is. Row counts per pair come from Parquet
 metadata, so they are exact too.
+
+Plots stay readable with many languages: per-language counts are a languages x stages heatmap, pair counts a
+languages x languages heatmap, per-pair score histograms small multiples on one shared axis. Sample pairs
+"just above" the threshold are the lowest-scoring pairs written (read exactly, row groups chosen by their
+Parquet statistics), "just below" the highest-scoring ones of a below-threshold dataset when the run wrote one.
 """
 from __future__ import annotations
 
@@ -21,17 +26,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+from matplotlib import colormaps
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from parabeam.pipeline.export import dataset_parts
+from parabeam.transforms.stages import order as stage_order
 
-# Pipeline order of the stages (as pipeline.build.STAGES; repeated so the report does not import the
-# encoders and FAISS). Unknown stages follow, alphabetically.
-STAGE_ORDER = ("read", "lid", "split", "dedup", "sentence_files", "embed", "bitext")
 DROP_KINDS = ("reject", "merged", "skipped")
 SCORE_SAMPLE = 200_000
+MAX_THRESHOLD_PLOTS = 8
 TEXT_SAMPLE = 20_000
 SAMPLE_PAIRS = 5
+# Past this many language pairs, per-pair views become small multiples, a heatmap and collapsed tables.
+MANY_PAIRS = 8
+# Below-threshold candidates, when a run writes them: DIR/below_threshold/<src>-<tgt>/part-*.parquet with the
+# bitext columns (score, cosine, src_text, tgt_text at least).
+BELOW_DATASET = "below_threshold"
 REJECT_SCAN = 50_000
 EXCERPT_CHARS = 300
 IN_COLOUR, OUT_COLOUR, THRESHOLD_COLOUR = "#aec7e8", "#1f77b4", "#d62728"
@@ -51,22 +63,27 @@ th,td{border:1px solid #e3e6ea;padding:3px 8px;text-align:left;vertical-align:to
 th{background:#f0f2f5}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.samples td{max-width:440px;overflow-wrap:anywhere}
 img{max-width:100%;height:auto;display:block;margin:8px 0}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 10px;margin:8px 0}
 details{margin:8px 0}
 """
 
 
 @dataclass
 class PairSample:
-    """What the report knows about one language pair: exact row count, sampled scores and texts."""
+    """What the report knows about one language pair: exact row count, sampled scores and texts, and the
+    rows nearest the threshold on each side (exact, not sampled)."""
     pair: str
     rows: int
     scores: np.ndarray
     texts: pa.Table  # score, cosine, src_text, tgt_text; sorted best first
+    lowest: pa.Table | None = None   # the SAMPLE_PAIRS lowest-scoring pairs written, lowest first
+    below: pa.Table | None = None    # the SAMPLE_PAIRS best below-threshold candidates, best first (None: none kept)
+    below_scores: np.ndarray | None = None   # a sample of the below-threshold candidates' scores (None: none kept)
 
 
 def ordered_stages(stages: dict) -> list[str]:
-    rank = {stage: i for i, stage in enumerate(STAGE_ORDER)}
-    return sorted(stages, key=lambda stage: (rank.get(stage, len(STAGE_ORDER)), stage))
+    """Pipeline order (the stage registry's, which imports nothing heavy); unknown stages last."""
+    return sorted(stages, key=stage_order)
 
 
 def row_groups(paths: list[str]) -> list[tuple[str, int, int]]:
@@ -108,13 +125,55 @@ def sample_rows(groups: list[tuple[str, int, int]], columns: list[str], limit: i
     return pa.concat_tables(tables)
 
 
-def pair_sample(pair: str, paths: list[str]) -> PairSample:
+def extreme_rows(paths: list[str], columns: list[str], k: int, lowest: bool) -> pa.Table:
+    """The k rows of lowest (or highest) `score` over the files, exactly, lowest (highest) first.
+
+    Row groups are read in the order of their score statistics (min for lowest, max for highest) and reading
+    stops once no unread group can beat the k-th row kept, so a large pair costs a few row groups, not a scan.
+    """
+    bounds = []
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            meta = pq.ParquetFile(handle).metadata
+        where = meta.schema.to_arrow_schema().get_field_index("score")
+        for i in range(meta.num_row_groups):
+            if not meta.row_group(i).num_rows:
+                continue
+            stats = meta.row_group(i).column(where).statistics if where >= 0 else None
+            known = stats is not None and stats.has_min_max
+            bound = (stats.min if lowest else -stats.max) if known else -np.inf
+            bounds.append((float(bound), path, i))
+    kept: pa.Table | None = None
+    order = [("score", "ascending" if lowest else "descending")]
+    for bound, path, index in sorted(bounds):
+        if kept is not None and kept.num_rows >= k:
+            kth = kept.column("score")[k - 1].as_py()
+            if (bound >= kth) if lowest else (bound >= -kth):
+                break
+        with FileSystems.open(path) as handle:
+            group = pq.ParquetFile(handle).read_row_group(index, columns=columns)
+        kept = group if kept is None else pa.concat_tables([kept, group.cast(kept.schema)])
+        kept = kept.sort_by(order).slice(0, k)
+    return kept if kept is not None else pa.table({column: pa.array([], pa.null()) for column in columns})
+
+
+TEXT_COLUMNS = ["score", "cosine", "src_text", "tgt_text"]
+
+
+def pair_sample(pair: str, paths: list[str], below_paths: list[str] | None = None) -> PairSample:
     groups = row_groups(paths)
     scores = sample_rows(groups, ["score"], SCORE_SAMPLE).column("score").to_numpy(zero_copy_only=False)
-    texts = sample_rows(groups, ["score", "cosine", "src_text", "tgt_text"], TEXT_SAMPLE)
+    texts = sample_rows(groups, TEXT_COLUMNS, TEXT_SAMPLE)
     if texts.num_rows:
         texts = texts.sort_by([("score", "descending")])
-    return PairSample(pair, sum(n for _p, _i, n in groups), scores.astype(float), texts)
+    rows = sum(n for _p, _i, n in groups)
+    lowest = extreme_rows(paths, TEXT_COLUMNS, SAMPLE_PAIRS, lowest=True) if rows else None
+    below, below_scores = None, None
+    if below_paths is not None:
+        below = extreme_rows(below_paths, TEXT_COLUMNS, SAMPLE_PAIRS, lowest=False)
+        below_scores = sample_rows(row_groups(below_paths), ["score"], SCORE_SAMPLE).column("score").to_numpy(
+            zero_copy_only=False).astype(float)
+    return PairSample(pair, rows, scores.astype(float), texts, lowest, below, below_scores)
 
 
 def reject_examples(output_dir: str) -> dict[tuple[str, str], str]:
@@ -158,6 +217,10 @@ def table(headers: list[str], rows: list[list], css_class: str = "", floats: str
     return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def collapsible(summary: str, content: str, open_: bool) -> str:
+    return f"<details{' open' if open_ else ''}><summary>{esc(summary)}</summary>{content}</details>"
+
+
 def png(fig: Figure, alt: str) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
@@ -165,19 +228,50 @@ def png(fig: Figure, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
 
 
+def short(value: float) -> str:
+    """A count in at most 4 characters: 950, 12k, 3.4M."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            scaled = value / limit
+            return f"{scaled:.1f}{suffix}" if scaled < 10 else f"{scaled:.0f}{suffix}"
+    return f"{value:.0f}"
+
+
 def bar_chart(labels: list[str], values: list[float], colours: list[str], xlabel: str, alt: str) -> str:
     """Horizontal bars, the first on top, each labelled with its value."""
-    fig = Figure(figsize=(10, 0.5 + 0.32 * len(labels)))
+    fig = Figure(figsize=(10, 0.6 + 0.3 * len(labels)))
     ax = fig.subplots()
     positions = np.arange(len(labels))[::-1]
     ax.barh(positions, values, color=colours)
     ax.set_yticks(positions, labels)
+    ax.set_ylim(-0.7, len(labels) - 0.3)
     ax.set_xlabel(xlabel)
     for y, value in zip(positions, values):
         label = f"{value:,.0f}" if value >= 10 or float(value).is_integer() else f"{value:.2f}"
         ax.annotate(label, (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
     ax.margins(x=0.12)
     return png(fig, alt)
+
+
+def heatmap(ax, matrix: np.ndarray, rows: list[str], columns: list[str], label: str) -> None:
+    """Counts as colours on a log scale (0 and missing: grey), each cell labelled with its count."""
+    masked = np.ma.masked_invalid(np.where(matrix > 0, matrix, np.nan))
+    cmap = colormaps["Blues"].with_extremes(bad="#eeeeee")
+    top = float(masked.max()) if masked.count() else 1.0
+    norm = LogNorm(vmin=1.0, vmax=max(top, 10.0))   # from one record: equal counts do not look like none
+    image = ax.imshow(masked, cmap=cmap, norm=norm, aspect="auto")
+    ax.set_xticks(range(len(columns)), columns)
+    ax.set_yticks(range(len(rows)), rows)
+    fontsize = 8 if len(columns) <= 12 else 7
+    for (i, j), value in np.ndenumerate(matrix):
+        if np.isnan(value):
+            continue
+        dark = value > 0 and norm(value) > 0.6
+        ax.text(j, i, short(value), ha="center", va="center", fontsize=fontsize,
+                color="white" if dark else "#222")
+    bar = ax.figure.colorbar(image, ax=ax, label=label, fraction=0.035, pad=0.02)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: short(value)))
+    bar.ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 # --- sections ----------------------------------------------------------------------------------------
@@ -198,54 +292,97 @@ def overview(output_dir: str, run: dict, samples: list[PairSample]) -> str:
 
 
 def funnel(stages: dict) -> str:
-    """Records in and out of each stage (log scale: units differ, documents to pairs), and per language."""
+    """Records in and out of each stage (log scale: units differ, documents to pairs), and per language a
+    languages x stages heatmap of records out (lines on a log axis hide each other past a few languages)."""
     names = ordered_stages(stages)
     entering = [stages[s].get("produced", stages[s].get("in", 0)) for s in names]
     leaving = [stages[s].get("out", 0) for s in names]
-    langs = sorted({lang for s in names if s != "bitext" for lang, counts in stages[s].get("by_lang", {}).items()
-                    if counts.get("out")})
-    fig = Figure(figsize=(11, 4.2))
-    totals, per_lang = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
+    lang_stages = [s for s in names if s != "bitext" and stages[s].get("by_lang")]
+    langs = sorted({lang for s in lang_stages for lang, counts in stages[s]["by_lang"].items() if counts.get("out")})
+    # Languages ordered by what they bring to the last stage with languages, most first.
+    last = lang_stages[-1] if lang_stages else None
+    langs.sort(key=lambda lang: (-stages[last]["by_lang"].get(lang, {}).get("out", 0), lang) if last else lang)
+    fig = Figure(figsize=(10, 0.9 + 0.45 * len(names)))
+    totals = fig.subplots()
     y = np.arange(len(names))[::-1]
-    totals.barh(y + 0.2, entering, 0.4, color=IN_COLOUR)
-    totals.barh(y - 0.2, leaving, 0.4, color=OUT_COLOUR)
+    totals.barh(y + 0.2, entering, 0.4, color=IN_COLOUR, label="in (produced)")
+    totals.barh(y - 0.2, leaving, 0.4, color=OUT_COLOUR, label="out")
+    for position, value in zip(list(y + 0.2) + list(y - 0.2), entering + leaving):
+        if value:
+            totals.annotate(f"{value:,}", (value, position), xytext=(3, 0), textcoords="offset points",
+                            va="center", fontsize=8)
     totals.set_yticks(y, names)
     if max(entering + leaving, default=0) > 0:
         totals.set_xscale("log")
-    totals.set_title("records per stage (light: in, dark: out)")
-    lang_stages = [s for s in names if s != "bitext" and stages[s].get("by_lang")]
-    for i, lang in enumerate(langs):
-        counts = [stages[s]["by_lang"].get(lang, {}).get("out", 0) for s in lang_stages]
-        per_lang.plot(lang_stages, [c if c else np.nan for c in counts], marker="o",
-                      color=PALETTE[i % len(PALETTE)], label=lang)
-    per_lang.set_title("records out per language")
+        totals.margins(x=0.15)
+    totals.set_title("records per stage (light: in or produced, dark: out)")
+    parts = [png(fig, "records in and out of each stage")]
     if langs:
-        per_lang.set_yscale("log")
-        per_lang.legend(ncols=min(len(langs), 6), fontsize=8)
-    chart = png(fig, "records in and out of each stage, and out per language")
+        matrix = np.array([[float(stages[s]["by_lang"].get(lang, {}).get("out", 0)) for s in lang_stages]
+                           for lang in langs])
+        fig = Figure(figsize=(min(10, 2.5 + 1.4 * len(lang_stages)), 0.9 + 0.3 * len(langs)))
+        ax = fig.subplots()
+        heatmap(ax, matrix, langs, lang_stages, "records out")
+        ax.set_title("records out per language and stage (log colour; grey: none)", fontsize=11)
+        parts.append(png(fig, "records out per language and stage"))
     dropped = [sum(sum(stages[s].get(kind, {}).values()) for kind in DROP_KINDS) for s in names]
     rows = [[s, stages[s].get("in", 0), stages[s].get("produced"), stages[s].get("out", 0), d]
-            + [stages[s].get("by_lang", {}).get(lang, {}).get("out") for lang in langs]
             for s, d in zip(names, dropped)]
+    per_lang = table(["language"] + [f"out of {s}" for s in lang_stages],
+                     [[lang] + [stages[s]["by_lang"].get(lang, {}).get("out") for s in lang_stages]
+                      for lang in langs]) if langs else ""
     return ('<h2 id="funnel">Stage funnel</h2><p class="muted">Each stage counts in its own units: '
             "documents, paragraphs, sentences, unique sentences, embeddings, pairs. "
-            "<i>produced</i> is what a fanning-out stage made from its input.</p>" + chart
-            + table(["stage", "in", "produced", "out", "dropped"] + [f"out {lang}" for lang in langs], rows))
+            "<i>produced</i> is what a fanning-out stage made from its input.</p>" + "".join(parts)
+            + table(["stage", "in", "produced", "out", "dropped"], rows)
+            + (collapsible(f"Records out per language ({len(langs)} languages)", per_lang, len(langs) <= 6)
+               if langs else ""))
+
+
+def pair_langs(pair: str) -> tuple[str, str]:
+    src, _, tgt = pair.partition("-")
+    return src, tgt
 
 
 def pairs_section(samples: list[PairSample], stages: dict) -> str:
+    """Pairs written per language pair: sorted bars for a few pairs; for many, a languages x languages heatmap
+    and each language's total over its pairs."""
     bitext = stages.get("bitext", {}).get("by_lang", {})
+    ranked = sorted(samples, key=lambda sample: (-sample.rows, sample.pair))
     rows = []
-    for sample in samples:
+    for sample in ranked:
         scored = bitext.get(sample.pair, {})
         rows.append([sample.pair, sample.rows, scored.get("in"), sum(scored.get("reject", {}).values()) or None,
                      float(np.median(sample.scores)) if sample.scores.size else None,
                      float(sample.scores.max()) if sample.scores.size else None])
-    chart = bar_chart([s.pair for s in samples], [s.rows for s in samples],
-                      [PALETTE[i % len(PALETTE)] for i in range(len(samples))], "pairs written",
-                      "pairs written per language pair") if samples else "<p>No bitext was written.</p>"
+    if not samples:
+        chart = "<p>No bitext was written.</p>"
+    elif len(samples) <= MANY_PAIRS:
+        chart = bar_chart([s.pair for s in ranked], [s.rows for s in ranked], [OUT_COLOUR] * len(ranked),
+                          "pairs written", "pairs written per language pair, most first")
+    else:
+        langs = sorted({lang for s in samples for lang in pair_langs(s.pair)})
+        where = {lang: i for i, lang in enumerate(langs)}
+        matrix = np.full((len(langs), len(langs)), np.nan)
+        per_lang = dict.fromkeys(langs, 0)
+        for s in samples:
+            src, tgt = pair_langs(s.pair)
+            matrix[where[src], where[tgt]] = matrix[where[tgt], where[src]] = s.rows
+            per_lang[src] += s.rows
+            per_lang[tgt] += s.rows
+        fig = Figure(figsize=(min(11, 2.5 + 0.55 * len(langs)), 1.2 + 0.45 * len(langs)))
+        ax = fig.subplots()
+        heatmap(ax, matrix, langs, langs, "pairs written")
+        ax.set_title("pairs written per language pair (each pair in both halves; grey: not mined or none)",
+                     fontsize=11)
+        chart = png(fig, "pairs written per language pair, languages x languages")
+        order = sorted(langs, key=lambda lang: (-per_lang[lang], lang))
+        chart += bar_chart(order, [per_lang[lang] for lang in order], [OUT_COLOUR] * len(order),
+                           "pairs written, summed over the language's pairs", "pairs written per language")
+    listing = table(["pair", "pairs written", "scored", "filtered out", "median score", "max score"], rows)
     return ('<h2 id="pairs">Language pairs</h2>' + chart
-            + table(["pair", "pairs written", "scored", "filtered out", "median score", "max score"], rows)
+            + collapsible(f"Every language pair ({len(samples)}), most pairs first", listing,
+                          len(samples) <= MANY_PAIRS)
             + '<p class="muted">Scores are over a sample of at most '
             f"{SCORE_SAMPLE:,} pairs per language pair.</p>")
 
@@ -276,6 +413,9 @@ def thresholds_section(choices: dict[str, dict]) -> str:
              "default; default: too few scores to choose), and the precision of the best candidates above it as "
              "the fitted mixture estimates it (translations against the rest).</p>",
              table(["pair", "threshold", "chosen", "estimated precision", "best candidates"], rows, floats=".3f")]
+    if len(choices) > MAX_THRESHOLD_PLOTS:
+        return "".join(parts) + (f"<p class=\"muted\">Best-candidate plots with the fitted mixture are drawn for up to "
+                                 f"{MAX_THRESHOLD_PLOTS} pairs; the scores below show every pair.</p>")
     for i, (pair, choice) in enumerate(sorted(choices.items())):
         hist = choice.get("histogram") or {}
         if not hist.get("counts"):
@@ -316,69 +456,185 @@ def thresholds_section(choices: dict[str, dict]) -> str:
     return "".join(parts)
 
 
-def distributions(samples: list[PairSample], threshold, per_pair: dict[str, float] | None = None) -> str:
-    """Per pair: margin histogram with the threshold (the pair's own where chosen per pair), and source vs
-    target length."""
+def histogram_range(values: np.ndarray) -> tuple[float, float]:
+    """The score range a histogram shows: everything, unless a few outliers (boilerplate pairs can score far
+    above the rest) would squash it; then up to the 99.5th percentile, the rest counted in the last bar."""
+    low, high = float(values.min()), float(values.max())
+    if values.size >= 200:
+        q_low, q_high = np.quantile(values, [0.005, 0.995])
+        if high - q_high > q_high - q_low:
+            high = float(q_high)
+        if q_low - low > q_high - q_low:
+            low = float(q_low)
+    return low, max(high, low + 1e-6)
+
+
+def score_histogram(ax, scores: np.ndarray, low: float, high: float, threshold: float | None, colour: str,
+                    below: np.ndarray | None = None, bins: int = 40, legend: bool = True) -> None:
+    """Scores of the pairs written (and, when the run kept them, of the candidates below the threshold) with
+    the threshold. Values outside [low, high] go to the first or last bar, which then says so, so no pair
+    is left out. Extensions (the threshold branch's fitted model) draw on the same axes after this."""
+    edges = np.linspace(low, high, bins + 1)
+    kept = np.clip(scores, low, high)
+    ax.hist(kept, bins=edges, color=colour, label="written (above threshold)")
+    if below is not None and below.size:
+        ax.hist(np.clip(below, low, high), bins=edges, color="#bbbbbb", label="below threshold")
+    over = int((scores > high).sum()) + (int((below > high).sum()) if below is not None else 0)
+    if over:
+        ax.annotate(f"last bar: +{over:,} up to {max(scores.max(), high):.3f}", (0.98, 0.96),
+                    xycoords="axes fraction", ha="right", va="top", fontsize=7)
+    ax.margins(y=0.12)
+    if threshold is not None:
+        ax.axvline(threshold, color=THRESHOLD_COLOUR, linestyle="--", linewidth=1.5,
+                   label=f"threshold {threshold:.4g}")
+    if legend:
+        ax.legend(fontsize=8, loc="upper left")
+
+
+def distributions(samples: list[PairSample], thresholds: dict[str, float | None], below_kept: bool) -> str:
+    """All pairs' scores together with the threshold, then one small histogram per pair on a shared score
+    axis (so pairs compare at a glance), then source vs target lengths."""
     parts = ['<h2 id="scores">Scores and lengths</h2>']
-    for i, sample in enumerate(samples):
-        threshold_here = (per_pair or {}).get(sample.pair, threshold)
-        if not isinstance(threshold_here, (int, float)):
-            threshold_here = None
-        colour = PALETTE[i % len(PALETTE)]
-        fig = Figure(figsize=(11, 3.4))
-        hist, lengths = fig.subplots(1, 2)
-        if sample.scores.size:
-            # Boilerplate pairs can score far above the rest; keep them from squashing the histogram.
-            low, high = np.quantile(sample.scores, [0, 0.995])
-            hist.hist(sample.scores, bins=50, range=(low, max(high, low + 1e-6)), color=colour)
-            beyond = int((sample.scores > high).sum())
-            if beyond:
-                hist.annotate(f"{beyond:,} above {high:.3f} not shown", (0.98, 0.6), xycoords="axes fraction",
-                              ha="right", fontsize=8)
-        if threshold_here is not None:
-            hist.axvline(threshold_here, color=THRESHOLD_COLOUR, linestyle="--", linewidth=2,
-                         label=f"threshold {threshold_here:.4g}")
-            hist.legend()
-        hist.set_xlabel("margin score")
-        hist.set_ylabel("pairs")
-        hist.set_title(f"{sample.pair}: margin scores ({sample.scores.size:,} sampled)")
-        if sample.texts.num_rows:
+    with_scores = [s for s in samples if s.scores.size]
+    if not with_scores:
+        return parts[0] + "<p>No scores to show.</p>"
+    pooled = np.concatenate([s.scores for s in with_scores])
+    belows = [s.below_scores for s in with_scores if s.below_scores is not None and s.below_scores.size]
+    pooled_below = np.concatenate(belows) if below_kept and belows else None
+    low, high = histogram_range(pooled if pooled_below is None else np.concatenate([pooled, pooled_below]))
+    distinct_all = {t for t in thresholds.values() if t is not None}
+    common = next(iter(distinct_all)) if len(distinct_all) == 1 else None
+    fig = Figure(figsize=(10, 3.2))
+    ax = fig.subplots()
+    score_histogram(ax, pooled, low, high, common, OUT_COLOUR, pooled_below, bins=60)
+    ax.set_xlabel("margin score")
+    ax.set_ylabel("pairs")
+    ax.set_title(f"all {len(with_scores)} language pairs: margin scores ({pooled.size:,} sampled"
+                 + (f", {pooled_below.size:,} below the threshold" if pooled_below is not None else "")
+                 + ("" if common is not None or not distinct_all else "; thresholds differ per pair, see below")
+                 + ")")
+    parts.append(png(fig, "margin scores of every language pair together, with the threshold"))
+    if not below_kept:
+        parts.append('<p class="note">This run kept no candidates below the threshold, so the plots show only '
+                     "the pairs written: the distribution of every candidate's best score, and where the "
+                     "threshold cuts it, needs the job to write them too "
+                     f"(DIR/{BELOW_DATASET}/&lt;pair&gt;/).</p>")
+    columns = min(len(with_scores), 3) if len(with_scores) <= 9 else 5 if len(with_scores) <= 35 else 7
+    rows_ = -(-len(with_scores) // columns)
+    fig = Figure(figsize=(11, 0.6 + (2.4 if columns <= 3 else 1.7 if columns <= 5 else 1.45) * rows_),
+                 layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows_, columns, sharex=True, squeeze=False)).ravel()
+    for i, (ax, sample) in enumerate(zip(axes, with_scores)):
+        score_histogram(ax, sample.scores, low, high, thresholds.get(sample.pair), OUT_COLOUR, sample.below_scores,
+                        bins=30, legend=False)
+        ax.set_title(f"{sample.pair} ({sample.rows:,})", fontsize=9, pad=2)
+        ax.tick_params(labelsize=7)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+    for ax in axes[len(with_scores):]:
+        ax.set_visible(False)
+    fig.suptitle("margin scores per language pair (shared score axis; red: threshold; grey: below it)",
+                 fontsize=11)
+    fig.supxlabel("margin score", fontsize=9)
+    parts.append(png(fig, "margin score histogram per language pair"))
+    with_texts = [s for s in samples if s.texts.num_rows]
+    if with_texts:
+        fig = Figure(figsize=(10, 3.6))
+        ax = fig.subplots()
+        top, bottom = 2, np.inf
+        for i, sample in enumerate(with_texts):
             src = pc.utf8_length(sample.texts.column("src_text")).to_numpy(zero_copy_only=False)
             tgt = pc.utf8_length(sample.texts.column("tgt_text")).to_numpy(zero_copy_only=False)
-            lengths.scatter(np.maximum(src, 1), np.maximum(tgt, 1), s=6, alpha=0.4, color=colour)
-            top = max(src.max(), tgt.max(), 2)
-            lengths.plot([1, top], [1, top], color="#555", linestyle=":", linewidth=1, label="equal length")
-            lengths.set_xscale("log")
-            lengths.set_yscale("log")
-            lengths.legend(loc="upper left")
-        src_lang, _, tgt_lang = sample.pair.partition("-")
-        lengths.set_xlabel(f"{src_lang} characters")
-        lengths.set_ylabel(f"{tgt_lang} characters")
-        lengths.set_title(f"{sample.pair}: lengths ({sample.texts.num_rows:,} sampled)")
-        fig.tight_layout()
-        parts.append(f"<h3>{esc(sample.pair)}</h3>" + png(fig, f"{sample.pair} margin score histogram and lengths"))
+            top = max(top, src.max(), tgt.max())
+            bottom = min(bottom, max(min(src.min(), tgt.min()), 1))
+            colour = PALETTE[i % len(PALETTE)] if len(with_texts) <= len(PALETTE) else OUT_COLOUR
+            ax.scatter(np.maximum(src, 1), np.maximum(tgt, 1), s=6, alpha=0.4, color=colour,
+                       label=sample.pair if len(with_texts) <= len(PALETTE) else None)
+        ax.plot([bottom, top], [bottom, top], color="#555", linestyle=":", linewidth=1, label="equal length")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):   # 50, 100, not 5 x 10^1
+            axis.set_major_formatter(FuncFormatter(lambda value, _pos: short(value)))
+            axis.set_minor_formatter(FuncFormatter(lambda value, _pos: short(value) if f"{value:.0f}"[0] in "25"
+                                                   else ""))
+        ax.tick_params(which="minor", labelsize=7)
+        ax.set_xlabel("source characters")
+        ax.set_ylabel("target characters")
+        ax.set_title(f"lengths of the sampled pairs ({sum(s.texts.num_rows for s in with_texts):,}"
+                     + (", all language pairs" if len(with_texts) > len(PALETTE) else "") + ")")
+        ax.legend(fontsize=8, loc="upper left", ncols=2)
+        parts.append(png(fig, "source and target lengths of the sampled pairs"))
     return "".join(parts)
 
 
-def sample_pairs(samples: list[PairSample]) -> str:
-    """Highest, median and lowest (nearest the threshold) scoring pairs of each pair's text sample."""
-    parts = ['<h2 id="samples">Sample pairs</h2><p class="muted">From a sample of at most '
-             f"{TEXT_SAMPLE:,} pairs per language pair; texts cut at {EXCERPT_CHARS} characters.</p>"]
+def sample_pairs(samples: list[PairSample], thresholds: dict[str, float | None], below_kept: bool) -> str:
+    """Per pair: the highest and median pairs of the text sample, the pairs just above the threshold (the
+    lowest written, exactly) and just below it (the best of the below-threshold candidates, when kept)."""
+    parts = ['<h2 id="samples">Sample pairs</h2><p class="muted">"high" and "median" come from a sample of at '
+             f"most {TEXT_SAMPLE:,} pairs per language pair; \"just above\" are the lowest-scoring pairs written "
+             "(the closest to the threshold, read exactly); texts cut at "
+             f"{EXCERPT_CHARS} characters.</p>"]
+    if not below_kept:
+        parts.append('<p class="note">No pairs just below the threshold: this run kept no candidates below it '
+                     f"(DIR/{BELOW_DATASET}/&lt;pair&gt;/ is absent), so what the threshold dropped cannot be "
+                     "shown.</p>")
+    many = len(samples) > MANY_PAIRS
+    if many:
+        parts.append(closest_overall(samples, thresholds))
     for sample in samples:
         n = sample.texts.num_rows
         middle = max(0, n // 2 - SAMPLE_PAIRS // 2)
         picks: dict[int, str] = {}
-        for label, indices in (("high", range(SAMPLE_PAIRS)), ("median", range(middle, middle + SAMPLE_PAIRS)),
-                               ("near threshold", range(n - SAMPLE_PAIRS, n))):
+        for label, indices in (("high", range(SAMPLE_PAIRS)), ("median", range(middle, middle + SAMPLE_PAIRS))):
             for index in indices:
                 if 0 <= index < n:
                     picks.setdefault(index, label)
-        rows = sample.texts.take(sorted(picks)).to_pylist() if picks else []
-        parts.append(f"<h3>{esc(sample.pair)}</h3>" + table(
-            ["where", "score", "cosine", "source", "target"],
-            [[picks[index], row["score"], row["cosine"], row["src_text"][:EXCERPT_CHARS],
-              row["tgt_text"][:EXCERPT_CHARS]] for index, row in zip(sorted(picks), rows)], "samples"))
+        rows = [[picks[index]] + [row[c] for c in TEXT_COLUMNS]
+                for index, row in zip(sorted(picks), sample.texts.take(sorted(picks)).to_pylist() if picks else [])]
+        shown = {(row[3], row[4]) for row in rows}
+        for label, extra in (("just above", sample.lowest), ("just below", sample.below)):
+            if extra is None or not extra.num_rows:
+                continue
+            ordered = extra.to_pylist()
+            if label == "just above":
+                ordered = ordered[::-1]   # highest first, down to the threshold
+            for row in ordered:
+                if label == "just below" or (row["src_text"], row["tgt_text"]) not in shown:
+                    rows.append([label] + [row[c] for c in TEXT_COLUMNS])
+        threshold = thresholds.get(sample.pair)
+        headers = ["where", "score"] + (["− threshold"] if threshold is not None else []) + ["cosine", "source",
+                                                                                             "target"]
+        body = [[where, score] + ([score - threshold] if threshold is not None else [])
+                + [cosine, (src or "")[:EXCERPT_CHARS], (tgt or "")[:EXCERPT_CHARS]]
+                for where, score, cosine, src, tgt in rows]
+        below_note = "" if sample.below is None or sample.below.num_rows or not below_kept else \
+            '<p class="muted">No candidate below the threshold was kept for this pair.</p>'
+        content = table(headers, body, "samples") + below_note
+        title = f"{sample.pair}" + (f" (threshold {threshold:.4g})" if threshold is not None else "")
+        parts.append(collapsible(title, content, open_=True) if not many
+                     else collapsible(title, content, open_=False))
     return "".join(parts)
+
+
+def closest_overall(samples: list[PairSample], thresholds: dict[str, float | None], n: int = 10) -> str:
+    """With many pairs, the pairs written closest above their threshold over all language pairs, and the
+    best ones below it when kept, in one open table, so they need not be looked for pair by pair."""
+    rows = []
+    for label, attribute in (("just above", "lowest"), ("just below", "below")):
+        found = []
+        for sample in samples:
+            extra = getattr(sample, attribute)
+            threshold = thresholds.get(sample.pair)
+            for row in (extra.to_pylist() if extra is not None else []):
+                gap = row["score"] - threshold if threshold is not None else row["score"]
+                found.append((abs(gap), sample.pair, row, gap if threshold is not None else None))
+        for _distance, pair, row, gap in sorted(found, key=lambda item: (item[0], item[1]))[:n]:
+            rows.append([label, pair, row["score"], gap, row["cosine"], (row["src_text"] or "")[:EXCERPT_CHARS],
+                         (row["tgt_text"] or "")[:EXCERPT_CHARS]])
+    if not rows:
+        return ""
+    return (f"<h3>Closest to the threshold, over all {len(samples)} language pairs</h3>"
+            + table(["where", "pair", "score", "− threshold", "cosine", "source", "target"], rows, "samples")
+            + "<h3>Per language pair</h3>")
 
 
 def rejects_section(stages: dict, examples: dict[tuple[str, str], str]) -> str:
@@ -397,12 +653,48 @@ def rejects_section(stages: dict, examples: dict[tuple[str, str], str]) -> str:
             + chart + table(["stage", "kind", "reason", "records", "example"], rows, "samples"))
 
 
+TOTAL_TIMING = "pipeline"
+
+
 def timings_section(timings: dict) -> str:
-    names = list(timings)
-    return ('<h2 id="timings">Timings</h2>'
-            + bar_chart(names, [float(timings[n]) for n in names], [OUT_COLOUR] * len(names), "seconds",
-                        "seconds per stage or phase")
-            + table(["stage or phase", "seconds"], [[n, float(timings[n])] for n in names], floats=",.1f"))
+    """What run.json's `timings` holds, and no more: the whole job's wall time (`pipeline`) and, where the
+    job recorded them, seconds per stage, as sorted bars."""
+    total = timings.get(TOTAL_TIMING)
+    stages = {name: float(value) for name, value in timings.items() if name != TOTAL_TIMING}
+    parts = ['<h2 id="timings">Timings</h2>']
+    if total is not None:
+        parts.append(f"<p>The whole job took <b>{float(total):,.1f} s</b> of wall time (building the graph, "
+                     "running it, reading its accounts).</p>")
+    if stages:
+        ranked = sorted(stages, key=lambda name: -stages[name])
+        parts.append(bar_chart(ranked, [stages[name] for name in ranked], [OUT_COLOUR] * len(ranked), "seconds",
+                               "seconds per stage, longest first"))
+        share = f" ({sum(stages.values()) / float(total):.0%} of the total)" if total else ""
+        parts.append(table(["stage", "seconds"], [[name, stages[name]] for name in ranked], floats=",.1f")
+                     + f'<p class="muted">Stages together: {sum(stages.values()):,.1f} s{share}; stages overlap '
+                     "when the runner fuses them.</p>")
+    else:
+        parts.append('<p class="note">Per-stage times were not recorded for this run: the job reports only its '
+                     "total. Beam's local runner gives no per-stage wall time, and the stages do not emit their "
+                     "own; they would need to emit, with their counts, the seconds each bundle spent per stage "
+                     "(summed into DIR/accounts like the counts), or the runner's per-step metrics (Dataflow's "
+                     "wall time per step) copied into run.json's <code>timings</code>.</p>")
+    return "".join(parts)
+
+
+def run_thresholds(run: dict, pairs: list[str]) -> dict[str, float | None]:
+    """Each pair's threshold: run.json's per-pair `thresholds` entry where the run chose one per pair
+    ({"en-de": {"threshold": 1.3, ...}} or {"en-de": 1.3}), else the run's one numeric threshold."""
+    default = run.get("parameters", {}).get("threshold")
+    default = float(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else None
+    chosen = run.get("thresholds") or {}
+    found = {}
+    for pair in pairs:
+        value = chosen.get(pair)
+        if isinstance(value, dict):
+            value = value.get("threshold")
+        found[pair] = float(value) if isinstance(value, (int, float)) else default
+    return found
 
 
 def write_report(output_dir: str) -> str:
@@ -410,12 +702,14 @@ def write_report(output_dir: str) -> str:
     with FileSystems.open(FileSystems.join(output_dir, "run.json")) as handle:
         run = json.loads(handle.read())
     stages = run.get("stages", {})
-    samples = [pair_sample(pair, paths) for pair, paths in dataset_parts(output_dir, "bitext").items()]
-    threshold = run.get("parameters", {}).get("threshold")
+    below = dataset_parts(output_dir, BELOW_DATASET)
+    below_kept = bool(below)
+    samples = [pair_sample(pair, paths, below.get(pair, []) if below_kept else None)
+               for pair, paths in dataset_parts(output_dir, "bitext").items()]
+    thresholds = run_thresholds(run, [sample.pair for sample in samples])
     choices = read_choices(output_dir)
-    per_pair = {pair: choice["threshold"] for pair, choice in choices.items()}
     sections = [overview(output_dir, run, samples), funnel(stages), pairs_section(samples, stages),
-                thresholds_section(choices), distributions(samples, threshold, per_pair), sample_pairs(samples),
+                thresholds_section(choices), distributions(samples, thresholds, below_kept), sample_pairs(samples, thresholds, below_kept),
                 rejects_section(stages, reject_examples(output_dir))]
     links = ["funnel", "pairs", "thresholds", "scores", "samples", "rejects"] if choices else \
         ["funnel", "pairs", "scores", "samples", "rejects"]

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from benchmarks import bucc
-from parabeam.pipeline.calibrate import FLOOR, Point, bucc_set, choose, mined_pairs, sweep
+from parabeam.pipeline.calibrate import FLOOR, Point, bucc_set, choose, mined_pairs, plot_curve, sweep
 from parabeam.pipeline.cli import main
 from parabeam.pipeline.encoder_profiles import load_profile
 from parabeam.transforms.margin import mine
@@ -47,6 +47,27 @@ def test_choose_best_f1_or_most_recall_at_a_precision():
     assert choose(curve, target_precision=1.0).mined == 1
     assert choose([], None) is None
     assert choose(sweep([("q", "w", 1.0)], GOLD), target_precision=0.5) is None
+
+
+def test_the_curve_is_drawn_with_the_chosen_points(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    gold = {(f"s{i}", f"t{i}") for i in range(200)}
+    scored = [(f"s{i}", f"t{i}", 1.2 + rng.exponential(0.2)) for i in range(200)]
+    scored += [(f"s{i}", f"x{i}", 1.0 + rng.exponential(0.1)) for i in range(300)]
+    curve = sweep(scored, gold)
+    best, chosen = choose(curve), choose(curve, 0.99)
+    path = plot_curve(curve, {"best F1": best, "chosen": chosen, "unreached": None}, str(tmp_path / "c.png"),
+                      "de-en")
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    assert pixels.shape[1] > 900 and pixels.std() > 20
+    near = lambda colour: (np.abs(pixels - colour).max(axis=-1) <= 16).sum()  # noqa: E731
+    assert near((0x1f, 0x77, 0xb4)) > 500          # precision (both panels)
+    assert near((0x2c, 0xa0, 0x2c)) > 100 and near((0xff, 0x7f, 0x0e)) > 100   # recall, F1
+    assert near((0xd6, 0x27, 0x28)) > 100          # the marked cuts
+    # The same cut chosen twice is one marker with both labels.
+    plot_curve(curve, {"best F1": best, "chosen": best}, str(tmp_path / "same.png"), "de-en")
 
 
 @pytest.mark.parametrize("retrieval", ["max", "fwd", "intersect"])
@@ -129,6 +150,7 @@ def test_synthetic_run_finds_the_pairs_and_saves_a_profile(tmp_path, capsys):
     assert profile["threshold"] == result["chosen"]["threshold"] and profile["f1"] == 1.0
     assert (profile["encoder"], profile["k"], profile["margin"], profile["retrieval"]) == ("muse", 4, "ratio", "max")
     assert (out / "run.json").is_file() and (out / "calibration" / "de-en.gold").is_file()
+    assert result["plot"] == str(out / "calibration.png") and (out / "calibration.png").stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert "best F1, chosen" in printed
     table = [line.split() for line in printed.splitlines() if re.match(r" *-?\d+\.\d{4} +\d+ ", line)]

@@ -16,7 +16,10 @@ from PIL import Image
 
 from parabeam import schemas
 from parabeam.pipeline.export import dataset_parts
-from parabeam.pipeline.report import pair_sample, row_groups, sample_rows, write_report
+from parabeam.pipeline.report import (extreme_rows, histogram_range, pair_sample, row_groups, sample_rows,
+                                      timings_section, write_report)
+from tests.crawl_fixtures import mine
+from tests.multilingual import ALL_PAIRS, LANGS, write_crawl
 
 CHROMIUM = Path("/usr/bin/chromium")
 DEMO = Path(__file__).resolve().parents[1] / "out" / "demo"
@@ -97,14 +100,57 @@ def test_report_has_every_section_with_exact_counts(report):
     assert path.name == "report.html" and path.parent.name == "run"
     for section in ("funnel", "pairs", "scores", "samples", "rejects", "timings"):
         assert f'id="{section}"' in page
-    # funnel + pairs bar + 2 pairs' distributions + rejects bar + timings bar
-    assert page.count('<img src="data:image/png;base64,') == 6
+    # funnel: totals + language heatmap; pairs bar; scores: all pairs + small multiples + lengths; rejects;
+    # timings
+    assert page.count('<img src="data:image/png;base64,') == 8
     assert '<td>en-de</td><td class="num">3,000</td>' in page
     assert '<td>en-fr</td><td class="num">800</td>' in page
     assert '<td>lid</td><td>reject</td><td>unwanted_lang</td><td class="num">150</td>' in page
     assert '<td>dedup</td><td>merged</td><td>duplicate</td><td class="num">1,800</td>' in page
     assert '<td class="num">9,000</td>' in page  # split: sentences produced
-    assert page.count("<td>near threshold</td>") == 10 and page.count("<td>high</td>") == 10
+    assert page.count("<td>just above</td>") == 10 and page.count("<td>high</td>") == 10
+    assert "No pairs just below the threshold" in page and "kept no candidates below" in page
+
+
+def test_just_above_is_the_exact_lowest_and_just_below_reads_the_below_threshold_candidates(tmp_path):
+    run = make_run(tmp_path / "run")
+    rows = bitext_rows("en", "de", 3000, np.random.default_rng(3))
+    lowest = sorted(row["score"] for row in rows)[:5]
+    below = [{**row, "score": THRESHOLD - 0.001 * (i + 1)} for i, row in enumerate(rows[:300])]
+    write_dataset(run / "below_threshold" / "en-de", schemas.BITEXT, below, 2, 50)
+    parts = dataset_parts(str(run), "bitext")["en-de"]
+    found = extreme_rows(parts, ["score"], 5, lowest=True).column("score").to_pylist()
+    assert found == lowest
+    sample = pair_sample("en-de", parts, dataset_parts(str(run), "below_threshold")["en-de"])
+    assert sample.lowest.column("score").to_pylist() == lowest
+    assert sample.below.column("score").to_pylist() == pytest.approx([THRESHOLD - 0.001 * i for i in range(1, 6)])
+    assert sample.below_scores.size == 300                  # the distribution plot gets all of them
+    runs = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**runs, "thresholds": {"en-de": {"threshold": 1.1}}}))
+    assert "en-de (threshold 1.1)" in Path(write_report(str(run))).read_text(encoding="utf-8")
+    (run / "run.json").write_text(json.dumps(runs))
+    page = Path(write_report(str(run))).read_text(encoding="utf-8")
+    assert page.count("<td>just below</td>") == 5
+    assert "No candidate below the threshold was kept for this pair." in page    # en-fr
+    assert "kept no candidates below" not in page
+    assert f'<td class="num">{lowest[0]:.4f}</td><td class="num">{lowest[0] - THRESHOLD:.4f}</td>' in page
+
+
+def test_histogram_keeps_the_top_pair_and_only_cuts_far_outliers():
+    few = np.array([1.47, 1.5, 1.6, 1.7, 1.86])
+    assert histogram_range(few) == (1.47, 1.86)
+    many = np.concatenate([np.linspace(1.1, 1.4, 1000), [9.0]])
+    low, high = histogram_range(many)
+    assert low == 1.1 and high < 1.5
+
+
+def test_timings_say_what_they_have():
+    only_total = timings_section({"pipeline": 95.5})
+    assert "95.5 s" in only_total and "Per-stage times were not recorded" in only_total
+    assert "<img" not in only_total
+    staged = timings_section({"pipeline": 100.0, "read": 3.5, "embed": 80.0})
+    assert staged.count("<img") == 1 and "Stages together: 83.5 s (84% of the total)" in staged
+    assert staged.index("<td>embed</td>") < staged.index("<td>read</td>")
 
 
 def test_texts_are_escaped_and_nothing_loads_from_outside(report):
@@ -125,7 +171,7 @@ def test_run_without_bitext_or_timings_then_with_an_empty_pair(tmp_path):
     assert 'id="timings"' not in page
     write_dataset(run / "bitext" / "en-fr", schemas.BITEXT, [], 1, 100)
     page = Path(write_report(str(run))).read_text()
-    assert '<td>en-fr</td><td class="num">0</td>' in page and page.count("<img") == 3
+    assert '<td>en-fr</td><td class="num">0</td>' in page and page.count("<img") == 2   # funnel, pairs bar
 
 
 def test_sampling_is_bounded_and_spread_over_files(tmp_path):
@@ -156,19 +202,24 @@ def colour_pixels(pixels: np.ndarray, hex_colour: str, tolerance: int = 12) -> i
     return int((np.abs(pixels.astype(int) - target).max(axis=-1) <= tolerance).sum())
 
 
-def test_report_renders_its_plots_in_headless_chromium(report, tmp_path):
+def screenshot_of(path: Path, folder: Path, size: tuple[int, int]) -> np.ndarray:
+    """The page as headless Chromium draws it in a window of `size`, as RGB pixels."""
     if not CHROMIUM.exists():
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    path, _page = report
-    screenshot = tmp_path / "report.png"
+    screenshot = folder / "report.png"
     subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={screenshot}",
-                    "--window-size=1200,3000", path.as_uri()],
+                    "--disable-sync", f"--user-data-dir={folder / 'profile'}", f"--screenshot={screenshot}",
+                    f"--window-size={size[0]},{size[1]}", path.as_uri()],
                    check=True, capture_output=True, timeout=180)
     image = Image.open(screenshot).convert("RGB")
-    assert image.size == (1200, 3000)
-    pixels = np.asarray(image)
+    assert image.size == size
+    return np.asarray(image)
+
+
+def test_report_renders_its_plots_in_headless_chromium(report, tmp_path):
+    path, _page = report
+    pixels = screenshot_of(path, tmp_path, (1200, 3000))
     assert pixels.std() > 20
     assert (pixels.min(axis=-1) < 240).mean() > 0.05  # share of non-white pixels
     palette = {"#1f77b4": 2000, "#aec7e8": 500, "#ff7f0e": 500, "#d62728": 100}  # out, in, en-fr, threshold
@@ -194,3 +245,42 @@ def test_thresholds_per_pair_with_every_best_candidate_the_mixture_and_the_thres
     assert f'<td>en-de</td><td class="num">{rows[0]["threshold"]:.3f}</td><td>auto</td>' in page
     assert '<td>en-fr</td><td class="num">1.400</td><td>default</td>' in page   # 150 scores: too few to choose
     assert page.count('<img src="data:image/png;base64,') == 6 + 2   # one best-candidate plot per pair
+
+
+@pytest.fixture(scope="module")
+def run15(tmp_path_factory) -> Path:
+    """A real 15-language run: every one of the 105 pairs of tests/multilingual.py's crawl."""
+    root = tmp_path_factory.mktemp("report15")
+    output = root / "out"
+    mine([write_crawl(root / "crawl")], output, ",".join(LANGS), "--direct_num_workers", "2")
+    return output
+
+
+def png_sizes(page: str) -> list[tuple[int, int]]:
+    import base64
+    import io
+    return [Image.open(io.BytesIO(base64.b64decode(data))).size
+            for data in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+def test_report_of_15_languages_and_105_pairs_stays_readable(run15, tmp_path):
+    page = (run15 / "report.html").read_text(encoding="utf-8")
+    assert page.count("<details>") >= ALL_PAIRS          # one collapsed sample table per pair
+    sizes = png_sizes(page)
+    # totals, languages x stages, languages x languages, per-language bars, all scores, small multiples,
+    # lengths, rejects: a fixed number of plots however many pairs; only the small multiples (15 rows of 7)
+    # are taller than a screen and a half
+    assert 6 <= len(sizes) <= 9, sizes
+    heights = sorted(height for _width, height in sizes)
+    assert heights[-2] <= 1500 and heights[-1] <= 2400, sizes
+    assert "Per-stage times were not recorded" in page
+    closest = page[page.index("Closest to the threshold"):page.index("Per language pair")]
+    assert closest.count("<td>just above</td>") == 10
+    pixels = screenshot_of(run15 / "report.html", tmp_path, (1280, 4000))
+    assert pixels.std() > 20
+    assert (pixels.min(axis=-1) < 240).mean() > 0.05
+    # The bars' blue and the threshold's red are drawn, and the two heatmaps fill large blue areas.
+    found = {colour: colour_pixels(pixels, colour, 16) for colour in ("#1f77b4", "#d62728")}
+    assert found["#1f77b4"] > 2000 and found["#d62728"] > 50, found
+    rgb = pixels.astype(int)
+    assert ((rgb[..., 2] - rgb[..., 0]) > 60).sum() > 300_000   # 15 x 6 and 15 x 15 cells of blue
