@@ -709,9 +709,10 @@ def write_report(output_dir: str) -> str:
     thresholds = run_thresholds(run, [sample.pair for sample in samples])
     choices = read_choices(output_dir)
     sections = [overview(output_dir, run, samples), funnel(stages), pairs_section(samples, stages),
-                thresholds_section(choices), distributions(samples, thresholds, below_kept), sample_pairs(samples, thresholds, below_kept),
+                distributions(samples, thresholds, below_kept), thresholds_section(choices),
+                sample_pairs(samples, thresholds, below_kept),
                 rejects_section(stages, reject_examples(output_dir))]
-    links = ["funnel", "pairs", "thresholds", "scores", "samples", "rejects"] if choices else \
+    links = ["funnel", "pairs", "scores", "thresholds", "samples", "rejects"] if choices else \
         ["funnel", "pairs", "scores", "samples", "rejects"]
     if run.get("timings"):
         sections.append(timings_section(run["timings"]))
