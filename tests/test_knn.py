@@ -7,8 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from parabeam.transforms.knn import (Neighbours, TopK, assign, build_index, choose_index, default_nlist, knn,
-                                    merge_topk, search)
+from parabeam.transforms import knn as knn_module
+from parabeam.transforms.knn import (MIN_POINTS_PER_CENTROID, TRAIN_POINTS_PER_LIST, TRAIN_SAMPLE, Neighbours,
+                                    TopK, assign, build_index, choose_index, default_nlist, knn, merge_topk,
+                                    search, train_index, train_memory_bytes, train_size_for,
+                                    two_level_centroids)
 
 # Small integer vectors: every inner product is exact in float32, whatever order FAISS sums in, and ties
 # are frequent, so results can be compared exactly.
@@ -123,8 +126,38 @@ def test_k_is_capped_by_the_number_of_targets():
 def test_index_choice_follows_stopes_table():
     assert choose_index(10_000) == "flat"
     assert choose_index(10_001) == "ivf"
+    # stopes' table, capped only by the corpus (39 points a list): 10,001 -> 256 lists, 250,001 -> 6,410
     assert [default_nlist(n) for n in (10_001, 80_000, 80_001, 250_001, 4_000_001, 500_000_001)] == [
-        1024, 1024, 2048, 8192, 32768, 262144]
+        256, 1024, 2048, 6410, 32768, 262144]
+
+
+def test_training_sample_grows_with_the_list_count():
+    # the old fixed 200k sample capped every corpus at 5,128 lists; now the sample follows nlist
+    assert default_nlist(1_000_000) == 16_384 and default_nlist(100_000_001) == 131_072
+    assert train_size_for(16_384) == 16_384 * TRAIN_POINTS_PER_LIST > 200_000
+    assert train_size_for(262_144) == TRAIN_SAMPLE
+    assert all(train_size_for(default_nlist(n)) >= MIN_POINTS_PER_CENTROID * default_nlist(n)
+               for n in (20_000, 300_000, 5_000_000, 50_000_000))
+    assert train_memory_bytes(1_000_000, 512, 16_384) < 4e9
+
+
+def test_two_level_kmeans_gives_every_list_a_unit_centroid(unit_vectors):
+    centroids = two_level_centroids(unit_vectors[:12_000], 300)
+    assert centroids.shape == (300, 32)
+    np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1, atol=1e-4)
+    index = train_index(unit_vectors[:12_000], "ivf", 12_000, nlist=300)
+    assert faiss.extract_index_ivf(index).nlist == 300 and index.is_trained
+
+
+def test_hnsw_quantizer_probing_every_list_is_exact(unit_vectors, monkeypatch):
+    monkeypatch.setattr(knn_module, "HNSW_FROM_NLIST", 16)
+    index = build_index(unit_vectors[:4000], "ivf", nlist=32, nprobe=32)
+    quantizer = faiss.downcast_index(faiss.extract_index_ivf(index).quantizer)
+    assert isinstance(quantizer, faiss.IndexHNSW) and quantizer.hnsw.efSearch >= 64
+    queries = unit_vectors[4000:4200]
+    got = search(index, queries, 4, assign(index, queries, 32))
+    want = knn(queries, unit_vectors[:4000], 4)
+    np.testing.assert_array_equal(got[1], want[1])
 
 
 @pytest.fixture(scope="module")
