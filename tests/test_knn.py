@@ -135,7 +135,7 @@ def test_training_sample_grows_with_the_list_count():
     # the old fixed 200k sample capped every corpus at 5,128 lists; now the sample follows nlist
     assert default_nlist(1_000_000) == 16_384 and default_nlist(100_000_001) == 131_072
     assert train_size_for(16_384) == 16_384 * TRAIN_POINTS_PER_LIST > 200_000
-    assert train_size_for(262_144) == TRAIN_SAMPLE
+    assert train_size_for(10**6) == TRAIN_SAMPLE
     assert all(train_size_for(default_nlist(n)) >= MIN_POINTS_PER_CENTROID * default_nlist(n)
                for n in (20_000, 300_000, 5_000_000, 50_000_000))
     assert train_memory_bytes(1_000_000, 512, 16_384) < 4e9
