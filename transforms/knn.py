@@ -305,6 +305,49 @@ def build_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = Non
     return _on_gpus(index, kind)
 
 
+# ---- incremental refresh (pure part) ----
+# Retrain rule: an index trained for n sentences keeps its quantizer while the corpus grows, new vectors going
+# into new shards of the same trained index, until stopes' table asks for at least RETRAIN_LIST_GROWTH times
+# as many lists (or another kind): lists then hold up to ~2x the vectors they were trained for, so a query at
+# fixed nprobe scans at most ~2x as many, and a 10%-a-release corpus retrains about every 7 releases.
+RETRAIN_LIST_GROWTH = 2
+
+
+def needs_retrain(trained_for: int, n_now: int, kind: str = "auto") -> bool:
+    """Whether a language's index trained for `trained_for` sentences must be retrained at `n_now`."""
+    if kind == "auto" and choose_index(trained_for) != choose_index(n_now):
+        return True
+    if (choose_index(n_now) if kind == "auto" else kind) == "flat":
+        return False
+    return default_nlist(n_now) >= RETRAIN_LIST_GROWTH * default_nlist(trained_for)
+
+
+def search_parts(parts: Iterable[tuple[faiss.Index, np.ndarray]], queries: np.ndarray, k: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of `queries` over index shards [(index, global ids of its rows)], merged (ties by lower id).
+    Missing neighbours (an IVF search that found fewer than k) are dropped as NaN / -1."""
+    found = []
+    for index, ids in parts:
+        sims, positions = search(index, queries, k)
+        ok = positions >= 0
+        found.append((np.where(ok, sims, np.float32(np.nan)), np.where(ok, ids[np.maximum(positions, 0)], -1)))
+    sims, ids = merge_topk(found, k)
+    return sims, np.where(np.isnan(sims), -1, ids)
+
+
+def refresh_lists(stored: tuple[np.ndarray, np.ndarray], old_queries: np.ndarray, new_queries: np.ndarray,
+                  old_parts: list[tuple[faiss.Index, np.ndarray]], new_parts: list[tuple[faiss.Index, np.ndarray]],
+                  k: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """One direction of an incremental refresh: the old queries' stored top-k (over the old targets) merged
+    with their top-k over the new targets only, and the new queries' top-k over everything. The index shards
+    of old and new targets are filled from one trained index, and an IVF query probes the same lists in every
+    shard, so both results equal one search over all targets with that index (exact for flat)."""
+    fresh = search_parts(new_parts, old_queries, k)
+    stored_sims = np.where(stored[1] < 0, np.float32(np.nan), stored[0])
+    sims, ids = merge_topk([(stored_sims, stored[1]), (np.where(fresh[1] < 0, np.nan, fresh[0]), fresh[1])], k)
+    return (sims, np.where(np.isnan(sims), -1, ids)), search_parts(old_parts + new_parts, new_queries, k)
+
+
 # ---- end of pure functions; Beam wiring below ----
 
 def _read_bytes(path: str) -> bytes:
