@@ -5,7 +5,7 @@
 Real part: mUSE vectors of every real sentence in the shared data, all non-English sentences (9 languages)
 as the source side, all English ones as the target side (embeddings cached in a temp .npy); --fractions
 adds random subsamples of both sides. The IVF list count grows with the corpus (stopes' table, capped at
-1/39 of the training sample), so the subsamples show how recall at a fixed nprobe moves as lists multiply.
+1/39 of the corpus), so the subsamples show how recall at a fixed nprobe moves as lists multiply.
 Synthetic part (--synthetic): larger sides sampled around the real vectors (corpus.synthetic, whose noise
 makes IVF recall at the real sizes match the real recall), with 3% of the target side replaced by
 translations of source vectors (corpus.plant_translations). Far beyond the real vectors' count, synthetic
@@ -14,7 +14,7 @@ a real corpus of that size: synthetic recall there is optimistic (it rises with 
 does not), a check on the machinery and on the mined-pair agreement more than an estimate of recall.
 
 The approximate search is what BuildIndex + NearestNeighbours compute: one index trained on a sample
-(knn.DEFAULT_TRAIN_SIZE rows at most) for the whole target side, copied into every target shard and filled
+(knn.train_size_for(default_nlist(n)) rows at most, as BuildIndex draws) for the whole target side, copied into every target shard and filled
 with that shard's vectors; each shard searched with the same nprobe; per-shard top-k merged (merge_topk).
 Vectors go through the store's float16 round trip first, as the pipeline's do, for exact and approximate
 search alike. recall@k is |approximate top-k ∩ exact top-k| / k per query, averaged, in both directions.
@@ -37,7 +37,8 @@ from benchmarks.bucc import LANGS
 from benchmarks.corpus import DEFAULT_NOISE, muse_vectors, plant_translations, real_side, synthetic
 from benchmarks.ingest import machine
 from parabeam.transforms.encoders import MUSE_DEFAULT_THRESHOLD, l2_normalise
-from parabeam.transforms.knn import DEFAULT_TRAIN_SIZE, knn, merge_topk, search, set_nprobe, train_index
+from parabeam.transforms.knn import (default_nlist, knn, merge_topk, search, set_nprobe, train_index,
+                                     train_size_for)
 from parabeam.transforms.margin import best_candidates, select
 
 K = 4
@@ -54,7 +55,7 @@ def as_stored(vectors: np.ndarray) -> np.ndarray:
 def sharded_index(targets: np.ndarray, kind: str, shards: int, seed: int = 0) -> list[tuple[int, faiss.Index]]:
     """[(first row, index)] per target shard: one trained index, copied and filled shard by shard."""
     rng = np.random.default_rng(seed)
-    sample = targets[np.sort(rng.choice(len(targets), min(len(targets), DEFAULT_TRAIN_SIZE), replace=False))]
+    sample = targets[np.sort(rng.choice(len(targets), min(len(targets), train_size_for(default_nlist(len(targets)))), replace=False))]
     trained = train_index(sample, kind, len(targets))
     parts, offset = [], 0
     for block in np.array_split(targets, shards):

@@ -261,9 +261,24 @@ def run_export(args: argparse.Namespace, _beam_args: list[str]) -> None:
         print(f"{pair}: {rows} pairs")
 
 
+def compact_cache_parser(sub) -> None:
+    parser = sub.add_parser("compact-cache", help="merge an embedding cache's files into one sorted file per key "
+                            "bucket (mine and refresh also do it past a number of files)")
+    parser.add_argument("cache", metavar="CACHE", help="the --embedding-cache folder (every encoder in it)")
+
+
+def run_compact_cache(args: argparse.Namespace, _beam_args: list[str]) -> None:
+    from parabeam.transforms.embedding_store import compact_cache
+    folders = sorted({path.rsplit("/", 3)[-3] for path in (
+        meta.path for meta in FileSystems.match([FileSystems.join(args.cache, "*", "*", "*.parquet")])[0].metadata_list)})
+    for folder in folders:
+        print(f"{folder}: {compact_cache(FileSystems.join(args.cache, folder))} files merged")
+
+
 COMMANDS = {"mine": (mine_parser, run_mine), "score": (score_parser, run_score),
             "refresh": (refresh_parser, run_refresh), "calibrate": (calibrate_parser, run_calibrate),
-            "report": (report_parser, run_report), "export": (export_parser, run_export)}
+            "report": (report_parser, run_report), "export": (export_parser, run_export),
+            "compact-cache": (compact_cache_parser, run_compact_cache)}
 
 
 def build_parser() -> tuple[Parser, dict[str, Parser]]:

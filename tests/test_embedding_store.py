@@ -3,8 +3,9 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from parabeam.transforms.embedding_store import (ShardEmbeddings, encoder_slug, read_shard, rows_per_shard,
-                                                 shard_of)
+from parabeam.transforms.embedding_store import (CACHE_BUCKETS, ShardEmbeddings, _Lookup, _WriteBucket,
+                                                 cache_bucket, cache_parts, compact_cache, encoder_slug,
+                                                 read_cached, read_shard, rows_per_shard, shard_of)
 
 
 def test_slug_names_encoder_and_version():
@@ -49,3 +50,72 @@ def read_shard_row(folder, ident):
         if ident in ids:
             return vectors[list(ids).index(ident)]
     raise KeyError(ident)
+
+
+def _entries(keys, seed=0):
+    rng = np.random.default_rng(seed)
+    return [{"key": key, "vector": rng.standard_normal(8).astype(np.float16)} for key in keys]
+
+
+def _write_run(cache_dir, run, entries):
+    """What CachedEmbed's WriteCache step writes for one run."""
+    by_bucket = {}
+    for entry in entries:
+        by_bucket.setdefault(cache_bucket(entry["key"]), []).append(entry)
+    writer = _WriteBucket(str(cache_dir / run))
+    return [path for item in by_bucket.items() for path in writer.process(item)]
+
+
+def test_cache_files_are_sorted_buckets_read_by_key_range_and_compacted(tmp_path):
+    import pyarrow.parquet as pq
+    from parabeam import schemas
+    from parabeam.transforms.write import write_part
+    keys = [f"{i:016x}" for i in range(0, 60_000, 7)]
+    first, second, legacy = _entries(keys[:4000]), _entries(keys[4000:6000], 1), _entries(keys[6000:], 2)
+    assert len(_write_run(tmp_path, "run-a", first)) == CACHE_BUCKETS
+    _write_run(tmp_path, "run-b", second)
+    write_part(str(tmp_path / "run-old" / "part-00000-of-00001.parquet"), legacy, schemas.EMBEDDING_CACHE)
+    assert _write_run(tmp_path, "run-c", []) == [] and not (tmp_path / "run-c").exists()  # no misses: nothing
+    for path in (tmp_path / "run-a").glob("*.parquet"):
+        stored = pq.read_table(path).column("key").to_pylist()
+        assert stored == sorted(stored) and {cache_bucket(key) for key in stored} == {int(path.stem[-2:])}
+    want = {entry["key"]: entry["vector"] for entry in first + second + legacy}
+    parts = cache_parts(str(tmp_path))
+    asked = keys[::50] + ["ffffffffffffffff"]
+    for bucket in range(CACHE_BUCKETS):
+        got = read_cached(parts.get(bucket, []) + parts.get(None, []),
+                          [key for key in asked if cache_bucket(key) == bucket])
+        assert sorted(got) == sorted(key for key in asked if cache_bucket(key) == bucket and key in want)
+        assert all((got[key] == want[key]).all() for key in got)
+    assert compact_cache(str(tmp_path)) == 2 * CACHE_BUCKETS + 1
+    folders = [path.name for path in tmp_path.iterdir()]
+    assert len(folders) == 1 and folders[0].startswith("compact-")
+    parts = cache_parts(str(tmp_path))
+    assert None not in parts and all(len(paths) == 1 for paths in parts.values())
+    got = {}
+    for bucket, paths in parts.items():
+        got.update(read_cached(paths, [key for key in want if cache_bucket(key) == bucket]))
+    assert sorted(got) == sorted(want) and all((got[key] == want[key]).all() for key in want)
+
+
+def test_lookup_reads_only_its_bucket_and_splits_hits_from_misses(tmp_path):
+    keys = [f"{i:016x}" for i in range(200)]
+    _write_run(tmp_path, "run-a", _entries(keys[:100]))
+    bucket = cache_bucket(keys[0])
+    rows = [{"id": key, "lang": "de", "key": key, "text": key} for key in keys if cache_bucket(key) == bucket]
+    lookup = _Lookup(cache_parts(str(tmp_path)))
+    lookup.start_bundle()
+    out = list(lookup.process((bucket, rows)))
+    hits = [row["id"] for row in out if isinstance(row, dict)]
+    misses = [tagged.value["id"] for tagged in out if isinstance(tagged, beam.pvalue.TaggedOutput)]
+    assert hits == [row["id"] for row in rows if row["id"] in keys[:100]]
+    assert misses == [row["id"] for row in rows if row["id"] not in keys[:100]]
+
+
+def test_compact_cache_command_merges_every_encoder_folder(tmp_path, capsys):
+    from parabeam.pipeline.cli import main
+    _write_run(tmp_path / "muse-1", "run-a", _entries([f"{i:016x}" for i in range(50)]))
+    _write_run(tmp_path / "muse-1", "run-b", _entries([f"{i:016x}" for i in range(50, 90)]))
+    assert main(["compact-cache", str(tmp_path)]) == 0
+    assert "muse-1:" in capsys.readouterr().out
+    assert [path.name[:8] for path in (tmp_path / "muse-1").iterdir()] == ["compact-"]

@@ -7,8 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from parabeam.transforms.knn import (Neighbours, TopK, assign, build_index, choose_index, default_nlist, knn,
-                                    merge_topk, search)
+from parabeam.transforms import knn as knn_module
+from parabeam.transforms.knn import (MIN_POINTS_PER_CENTROID, TRAIN_POINTS_PER_LIST, TRAIN_SAMPLE, Neighbours,
+                                    TopK, assign, build_index, choose_index, default_nlist, knn, merge_topk,
+                                    search, train_index, train_memory_bytes, train_size_for,
+                                    two_level_centroids)
 
 # Small integer vectors: every inner product is exact in float32, whatever order FAISS sums in, and ties
 # are frequent, so results can be compared exactly.
@@ -123,8 +126,38 @@ def test_k_is_capped_by_the_number_of_targets():
 def test_index_choice_follows_stopes_table():
     assert choose_index(10_000) == "flat"
     assert choose_index(10_001) == "ivf"
+    # stopes' table, capped only by the corpus (39 points a list): 10,001 -> 256 lists, 250,001 -> 6,410
     assert [default_nlist(n) for n in (10_001, 80_000, 80_001, 250_001, 4_000_001, 500_000_001)] == [
-        1024, 1024, 2048, 8192, 32768, 262144]
+        256, 1024, 2048, 6410, 32768, 262144]
+
+
+def test_training_sample_grows_with_the_list_count():
+    # the old fixed 200k sample capped every corpus at 5,128 lists; now the sample follows nlist
+    assert default_nlist(1_000_000) == 16_384 and default_nlist(100_000_001) == 131_072
+    assert train_size_for(16_384) == 16_384 * TRAIN_POINTS_PER_LIST > 200_000
+    assert train_size_for(10**6) == TRAIN_SAMPLE
+    assert all(train_size_for(default_nlist(n)) >= MIN_POINTS_PER_CENTROID * default_nlist(n)
+               for n in (20_000, 300_000, 5_000_000, 50_000_000))
+    assert train_memory_bytes(1_000_000, 512, 16_384) < 4e9
+
+
+def test_two_level_kmeans_gives_every_list_a_unit_centroid(unit_vectors):
+    centroids = two_level_centroids(unit_vectors[:12_000], 300)
+    assert centroids.shape == (300, 32)
+    np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1, atol=1e-4)
+    index = train_index(unit_vectors[:12_000], "ivf", 12_000, nlist=300)
+    assert faiss.extract_index_ivf(index).nlist == 300 and index.is_trained
+
+
+def test_hnsw_quantizer_probing_every_list_is_exact(unit_vectors, monkeypatch):
+    monkeypatch.setattr(knn_module, "HNSW_FROM_NLIST", 16)
+    index = build_index(unit_vectors[:4000], "ivf", nlist=32, nprobe=32)
+    quantizer = faiss.downcast_index(faiss.extract_index_ivf(index).quantizer)
+    assert isinstance(quantizer, faiss.IndexHNSW) and quantizer.hnsw.efSearch >= 64
+    queries = unit_vectors[4000:4200]
+    got = search(index, queries, 4, assign(index, queries, 32))
+    want = knn(queries, unit_vectors[:4000], 4)
+    np.testing.assert_array_equal(got[1], want[1])
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +192,57 @@ def test_default_nlist_is_capped_for_small_sets(unit_vectors):
     assert faiss.extract_index_ivf(index).nlist == 15_000 // 39
     with pytest.raises(ValueError, match="unknown index kind"):
         build_index(unit_vectors, "hnsw")
+
+
+def _mined(x2y, y2x, threshold=1.0):
+    from parabeam.transforms.margin import best_candidates, select
+    x_mean, y_mean = x2y[0].mean(axis=1), y2x[0].mean(axis=1)
+    fwd = best_candidates(*x2y, x_mean, y_mean, "ratio")
+    bwd = best_candidates(*y2x, y_mean, x_mean, "ratio")
+    return sorted((pair.src, pair.tgt, round(float(pair.score), 6)) for pair in select(fwd, bwd, "max", threshold))
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_refresh_merges_to_a_full_search_and_the_same_bitext(unit_vectors, kind):
+    """Old sentences mined, then 10% new on both sides: the old queries' stored lists merged with their
+    search over the new vectors only, and the new queries searched over everything, equal one search over
+    all targets with the same trained index; margins from them give the same pairs as mining from scratch."""
+    from parabeam.transforms.knn import refresh_lists, search_parts
+    rng = np.random.default_rng(3)
+    x = unit_vectors[:3300]
+    y = x + 0.15 * rng.standard_normal(x.shape).astype(np.float32)   # translations of x, noisy
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    y = y[rng.permutation(len(y))]
+    old, k = 3000, 4
+    template = {side: train_index(v[:old], kind, old, nlist=24, nprobe=6) for side, v in (("x", x), ("y", y))}
+
+    def parts(side, vectors, rows):
+        index = faiss.clone_index(template[side])
+        index.add(vectors[rows])
+        knn_module.set_nprobe(index, 6)
+        return [(index, np.asarray(rows, dtype=np.int64))]
+
+    old_rows, new_rows = np.arange(old), np.arange(old, len(x))
+    stored = {"x2y": search_parts(parts("y", y, old_rows), x[:old], k),
+              "y2x": search_parts(parts("x", x, old_rows), y[:old], k)}
+    refreshed = {}
+    for name, queries, side, targets in (("x2y", x, "y", y), ("y2x", y, "x", x)):
+        merged_old, new = refresh_lists(stored[name], queries[:old], queries[old:], parts(side, targets, old_rows),
+                                        parts(side, targets, new_rows), k)
+        refreshed[name] = tuple(np.concatenate(pair) for pair in zip(merged_old, new))
+        full = search_parts(parts(side, targets, np.arange(len(targets))), queries, k)
+        np.testing.assert_array_equal(refreshed[name][1], full[1])
+        np.testing.assert_allclose(refreshed[name][0], full[0], atol=1e-6)
+    scratch = {name: search_parts(parts(side, t, np.arange(len(t))), q, k)
+               for name, q, side, t in (("x2y", x, "y", y), ("y2x", y, "x", x))}
+    assert _mined(refreshed["x2y"], refreshed["y2x"]) == _mined(scratch["x2y"], scratch["y2x"])
+    assert len(_mined(scratch["x2y"], scratch["y2x"])) > 1000
+
+
+def test_retrain_rule():
+    from parabeam.transforms.knn import needs_retrain
+    assert not needs_retrain(400_000, 440_000)          # 10% more: same 8,192 lists
+    assert needs_retrain(400_000, 800_000)              # stopes asks for 16,384
+    assert needs_retrain(9_000, 11_000)                 # flat -> ivf
+    assert not needs_retrain(5_000, 50_000, kind="flat")
+    assert not needs_retrain(1_000_000, 3_900_000) and needs_retrain(1_000_000, 4_100_000)

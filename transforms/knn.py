@@ -31,10 +31,21 @@ STOPES_NLIST = ((500_000_000, 262_144), (100_000_000, 131_072), (10_000_000, 65_
                 (700_000, 16_384), (250_000, 8_192), (160_000, 4_096), (80_000, 2_048), (10_000, 1_024))
 PQ_M = 64                  # stopes' OPQ64/PQ64: 64 sub-quantisers
 NPROBE = 128               # stopes' num_probe for mining (mine_indexes/base.yaml)
-TRAIN_SAMPLE = 40_000_000  # stopes' training sample size (TrainFAISSIndexConfig.sample_sz)
-# The pipeline's default sample: 200k x 512 float32 = 400 MB in the one worker that trains.
-DEFAULT_TRAIN_SIZE = 200_000
+TRAIN_SAMPLE = 40_000_000  # stopes' training sample size (TrainFAISSIndexConfig.sample_sz): the cap
 MIN_POINTS_PER_CENTROID = 39  # below this FAISS warns that k-means is under-trained
+# The training sample grows with the list count: 64 points per list (above FAISS's 39), TRAIN_SAMPLE at most.
+TRAIN_POINTS_PER_LIST = 64
+# Kept for callers that want the old fixed sample; BuildIndex's default is train_size_for(default_nlist(n)).
+DEFAULT_TRAIN_SIZE = 200_000
+# Coarse quantizer: flat (one BLAS matrix product per query batch: at 16,384 lists ~0.4 ms a query on one
+# core, below the ~1 ms of scanning 128 lists) up to HNSW_FROM_NLIST lists; from there (corpora above 10M,
+# where a flat quantizer would cost more than the scan and grow with the corpus) an HNSW graph over the
+# centroids (FAISS's IVFn_HNSW32), whose cost grows ~log(nlist). Its efSearch is HNSW_EF_PER_PROBE x nprobe.
+# Measured at 100k (2,048 lists, synthetic muse, niced on a loaded 2-core machine): flat assign 0.09 ms/query,
+# HNSW 0.20 ms/query and 8x slower to add vectors; so HNSW only where the flat one stops being cheap.
+HNSW_FROM_NLIST = 65_536
+HNSW_M = 32
+HNSW_EF_PER_PROBE = 2
 # Extra neighbours fetched so that ties at the k-th similarity can be resolved by id without re-searching.
 TIE_SLACK = 8
 
@@ -155,12 +166,30 @@ def merge_neighbours(a: Neighbours, b: Neighbours, k: int) -> Neighbours:
 
 
 def default_nlist(n: int) -> int:
-    """stopes' IVF list count for n sentences (its smallest, 1024, below its flat cutoff)."""
-    return next((nlist for above, nlist in STOPES_NLIST if n > above), STOPES_NLIST[-1][1])
+    """IVF list count for a corpus of n sentences: stopes' table (its smallest, 1024, below its flat cutoff),
+    capped at n / MIN_POINTS_PER_CENTROID so that every list can get enough training points. Nothing else
+    caps it: the training sample grows with it (train_size_for). Lists hold ~30-60 vectors at every size
+    past 80k, so at a fixed nprobe a query scans about the same number of vectors however large the corpus."""
+    nlist = next((nlist for above, nlist in STOPES_NLIST if n > above), STOPES_NLIST[-1][1])
+    return max(1, min(nlist, n // MIN_POINTS_PER_CENTROID))
+
+
+def train_size_for(nlist: int) -> int:
+    """Training sample for nlist lists: TRAIN_POINTS_PER_LIST per list, at most stopes' TRAIN_SAMPLE."""
+    return min(TRAIN_SAMPLE, TRAIN_POINTS_PER_LIST * nlist)
+
+
+def train_memory_bytes(sample_rows: int, dim: int, nlist: int) -> int:
+    """Peak memory of train_index on CPU, stated: the sample as float16 as the shards hold it (2 bytes a
+    value), its float32 copy (4 bytes) while k-means runs, the labels, and the centroids. At 1M sentences
+    (16,384 lists, 1M-row sample, 512-d) ~3 GB; at stopes' 100M (131,072 lists, 8.4M rows) ~26 GB, which is
+    where GPU training (or a smaller TRAIN_POINTS_PER_LIST, >= 39) is meant to take over."""
+    return sample_rows * dim * (2 + 4) + sample_rows * 16 + 2 * nlist * dim * 4
 
 
 def choose_index(n: int) -> str:
-    """Exact `flat` up to 10,000 sentences (stopes' cut-off), `ivf` (IVF<default_nlist>,Flat) above.
+    """Exact `flat` up to 10,000 sentences (stopes' cut-off), `ivf` (IVF<default_nlist>,Flat; an HNSW
+    quantizer from HNSW_FROM_NLIST lists) above.
 
     stopes switches to OPQ64,IVFn,PQ64 there; we keep full vectors because on real muse embeddings (21.7k x
     11.3k, benchmarks/recall.py) IVF-Flat reaches recall@4 0.985 and 99.9% of exact mining's pairs at
@@ -170,38 +199,102 @@ def choose_index(n: int) -> str:
 
 
 def _factory(kind: str, nlist: int, m: int) -> str:
+    quantizer = f"IVF{nlist}_HNSW{HNSW_M}" if nlist >= HNSW_FROM_NLIST else f"IVF{nlist}"
     if kind == "flat":
         return "Flat"
     if kind == "ivf":
-        return f"IVF{nlist},Flat"
+        return f"{quantizer},Flat"
     if kind == "ivfpq":
-        return f"OPQ{m},IVF{nlist},PQ{m}np"  # np: skip polysemous training, which plain search never uses
+        return f"OPQ{m},{quantizer},PQ{m}np"  # np: skip polysemous training, which plain search never uses
     raise ValueError(f"unknown index kind {kind!r}; expected flat, ivf or ivfpq")
+
+
+def _spherical_kmeans(x: np.ndarray, k: int, seed: int, niter: int = 20, gpu: bool = False) -> np.ndarray:
+    """k unit centroids of the rows of x (inner product)."""
+    k = max(1, min(k, len(x)))
+    kmeans = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed, spherical=True, gpu=gpu,
+                          max_points_per_centroid=256, verbose=False)
+    kmeans.train(_f32(x))
+    return kmeans.centroids
+
+
+def _labels(x: np.ndarray, centroids: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+    """Nearest centroid (inner product) of every row, chunk by chunk (memory: one float32 chunk)."""
+    index = faiss.IndexFlatIP(centroids.shape[1])
+    index.add(centroids)
+    return np.concatenate([index.search(_f32(x[i:i + chunk]), 1)[1][:, 0] for i in range(0, len(x), chunk)])
+
+
+def two_level_centroids(x: np.ndarray, nlist: int, seed: int = 0) -> np.ndarray:
+    """nlist centroids by two-level (hierarchical) spherical k-means, FAISS's CPU recipe for large nlist:
+    sqrt(nlist) level-1 clusters, then each cluster split into lists in proportion to its rows. Cost per
+    iteration ~ rows x 2 sqrt(nlist) x dim instead of rows x nlist x dim; memory is the sample plus one
+    cluster's float32 copy at a time (train_memory_bytes)."""
+    level1 = round(math.sqrt(nlist))
+    if nlist <= 256:
+        return _spherical_kmeans(x, nlist, seed)
+    labels = _labels(x, _spherical_kmeans(x, level1, seed))
+    sizes = np.bincount(labels, minlength=level1)
+    # lists per cluster: proportional to its rows (largest remainder), none for an empty cluster
+    share = sizes * nlist / sizes.sum()
+    alloc = np.floor(share).astype(np.int64)
+    for cluster in np.argsort(-(share - alloc), kind="stable")[:nlist - alloc.sum()]:
+        alloc[cluster] += 1
+    alloc = np.minimum(alloc, sizes)   # never more lists than rows
+    order = np.argsort(labels, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    parts = [_spherical_kmeans(x[order[bounds[c]:bounds[c + 1]]], int(alloc[c]), seed + 1 + c)
+             for c in range(level1) if alloc[c]]
+    centroids = _f32(np.concatenate(parts))
+    if len(centroids) < nlist:   # only when clusters had fewer rows than lists: repeat centroids (empty lists)
+        centroids = np.concatenate([centroids, centroids[:nlist - len(centroids)]])
+    return centroids
 
 
 def train_index(sample: np.ndarray, kind: str, n_total: int, nlist: int | None = None, m: int | None = None,
                 nprobe: int = NPROBE, seed: int = 0) -> faiss.Index:
     """An empty inner-product index of `kind` for a corpus of `n_total` vectors, trained on `sample` (a seeded
-    subset of at most TRAIN_SAMPLE rows is used). nlist defaults to stopes' table for `n_total`, capped so
-    each list gets enough training points; nprobe is the number of lists searched."""
-    sample = _f32(sample)
+    subset of at most train_size_for(nlist) rows is used). nlist defaults to default_nlist(n_total), capped
+    only by what the sample can train (MIN_POINTS_PER_CENTROID per list); nprobe is the number of lists
+    searched. The lists' centroids come from spherical k-means: flat on GPU when FAISS sees one, two-level
+    on CPU (two_level_centroids; memory train_memory_bytes)."""
     n, dim = sample.shape
     nlist = nlist or max(1, min(default_nlist(n_total), n // MIN_POINTS_PER_CENTROID))
     index = faiss.index_factory(dim, _factory(kind, nlist, m or PQ_M), faiss.METRIC_INNER_PRODUCT)
-    if not index.is_trained:
-        rows = np.random.default_rng(seed).choice(n, size=min(n, TRAIN_SAMPLE), replace=False)
-        index.train(sample[np.sort(rows)])
-        set_nprobe(index, nprobe)
+    if index.is_trained:
+        return index
+    rows = np.random.default_rng(seed).choice(n, size=min(n, train_size_for(nlist)), replace=False)
+    sample = _f32(sample[np.sort(rows)])
+    if isinstance(index, faiss.IndexPreTransform):   # OPQ: train the rotation, then work in rotated space
+        for step in range(index.chain.size()):
+            transform = index.chain.at(step)
+            transform.train(sample)
+            sample = transform.apply(sample)
+    ivf = faiss.extract_index_ivf(index)
+    if faiss.get_num_gpus() > 0:
+        centroids = _spherical_kmeans(sample, nlist, seed, gpu=True)
+    else:
+        centroids = two_level_centroids(sample, nlist, seed)
+    ivf.quantizer.reset()
+    ivf.quantizer.add(centroids)
+    ivf.quantizer.is_trained = True
+    ivf.train(sample)   # the quantizer is full (FAISS skips its clustering): trains PQ codes only, if any
+    index.is_trained = True
+    set_nprobe(index, nprobe)
     return index
 
 
 def set_nprobe(index: faiss.Index, nprobe: int) -> None:
-    """Lists searched per query by an IVF index (capped at its list count); flat indexes have none."""
+    """Lists searched per query by an IVF index (capped at its list count), and the HNSW quantizer's search
+    breadth to match; flat indexes have none."""
     try:
         ivf = faiss.extract_index_ivf(index)
     except RuntimeError:
         return
     ivf.nprobe = min(nprobe, ivf.nlist)
+    quantizer = faiss.downcast_index(ivf.quantizer)
+    if isinstance(quantizer, faiss.IndexHNSW):
+        quantizer.hnsw.efSearch = max(64, HNSW_EF_PER_PROBE * ivf.nprobe)
 
 
 def build_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = None, m: int | None = None,
@@ -210,6 +303,49 @@ def build_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = Non
     index = train_index(vectors, kind, len(vectors), nlist, m, nprobe, seed)
     index.add(_f32(vectors))
     return _on_gpus(index, kind)
+
+
+# ---- incremental refresh (pure part) ----
+# Retrain rule: an index trained for n sentences keeps its quantizer while the corpus grows, new vectors going
+# into new shards of the same trained index, until stopes' table asks for at least RETRAIN_LIST_GROWTH times
+# as many lists (or another kind): lists then hold up to ~2x the vectors they were trained for, so a query at
+# fixed nprobe scans at most ~2x as many, and a 10%-a-release corpus retrains about every 7 releases.
+RETRAIN_LIST_GROWTH = 2
+
+
+def needs_retrain(trained_for: int, n_now: int, kind: str = "auto") -> bool:
+    """Whether a language's index trained for `trained_for` sentences must be retrained at `n_now`."""
+    if kind == "auto" and choose_index(trained_for) != choose_index(n_now):
+        return True
+    if (choose_index(n_now) if kind == "auto" else kind) == "flat":
+        return False
+    return default_nlist(n_now) >= RETRAIN_LIST_GROWTH * default_nlist(trained_for)
+
+
+def search_parts(parts: Iterable[tuple[faiss.Index, np.ndarray]], queries: np.ndarray, k: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of `queries` over index shards [(index, global ids of its rows)], merged (ties by lower id).
+    Missing neighbours (an IVF search that found fewer than k) are dropped as NaN / -1."""
+    found = []
+    for index, ids in parts:
+        sims, positions = search(index, queries, k)
+        ok = positions >= 0
+        found.append((np.where(ok, sims, np.float32(np.nan)), np.where(ok, ids[np.maximum(positions, 0)], -1)))
+    sims, ids = merge_topk(found, k)
+    return sims, np.where(np.isnan(sims), -1, ids)
+
+
+def refresh_lists(stored: tuple[np.ndarray, np.ndarray], old_queries: np.ndarray, new_queries: np.ndarray,
+                  old_parts: list[tuple[faiss.Index, np.ndarray]], new_parts: list[tuple[faiss.Index, np.ndarray]],
+                  k: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """One direction of an incremental refresh: the old queries' stored top-k (over the old targets) merged
+    with their top-k over the new targets only, and the new queries' top-k over everything. The index shards
+    of old and new targets are filled from one trained index, and an IVF query probes the same lists in every
+    shard, so both results equal one search over all targets with that index (exact for flat)."""
+    fresh = search_parts(new_parts, old_queries, k)
+    stored_sims = np.where(stored[1] < 0, np.float32(np.nan), stored[0])
+    sims, ids = merge_topk([(stored_sims, stored[1]), (np.where(fresh[1] < 0, np.nan, fresh[0]), fresh[1])], k)
+    return (sims, np.where(np.isnan(sims), -1, ids)), search_parts(old_parts + new_parts, new_queries, k)
 
 
 # ---- end of pure functions; Beam wiring below ----
@@ -255,17 +391,19 @@ class Query(NamedTuple):
     coarse: str | None
 
 
-def _sample(shard: Shard, totals: dict[str, int], kind: str, train_size: int, root: str
+def _sample(shard: Shard, totals: dict[str, int], kind: str, train_size: int | None, root: str
             ) -> Iterator[tuple[str, str]]:
-    """This shard's share of its language's training sample, drawn with a seed derived from the shard's name
-    and written beside the index: only its path travels through the pipeline. None for flat languages."""
+    """This shard's share of its language's training sample (train_size rows in all; by default
+    train_size_for the language's list count), drawn with a seed derived from the shard's name and written
+    beside the index as float16: only its path travels through the pipeline. None for flat languages."""
     total = totals[shard.lang]
     if (choose_index(total) if kind == "auto" else kind) != "flat":
+        train_size = train_size or train_size_for(default_nlist(total))
         _ids, vectors = read_shard(shard.path)
         want = min(len(vectors), math.ceil(train_size * len(vectors) / max(total, 1)))
         rows = np.random.default_rng(zlib.crc32(shard.path.encode())).choice(len(vectors), want, replace=False)
         path = FileSystems.join(root, shard.lang, "sample", shard.path.rsplit("/", 1)[-1])
-        write_npz(path, vectors=vectors[np.sort(rows)])
+        write_npz(path, vectors=vectors[np.sort(rows)].astype(np.float16))
         yield shard.lang, path
 
 
@@ -304,11 +442,12 @@ class BuildIndex(beam.PTransform):
     """Embedding shards of every language -> index shards `root/<lang>/...` (IndexShard).
 
     The kind follows each language's corpus size (stopes' table) unless forced. IVF kinds are trained once per
-    language, languages in parallel, on a bounded sample drawn evenly from its shards, then populated shard by
-    shard in parallel.
+    language, languages in parallel, on a sample drawn evenly from its shards that grows with the list count
+    (train_size_for(default_nlist(rows)) unless `train_size` is given), then populated shard by shard in
+    parallel.
     """
 
-    def __init__(self, root: str, kind: str = "auto", nprobe: int = NPROBE, train_size: int = DEFAULT_TRAIN_SIZE):
+    def __init__(self, root: str, kind: str = "auto", nprobe: int = NPROBE, train_size: int | None = None):
         super().__init__()
         self.root, self.kind, self.nprobe, self.train_size = root, kind, nprobe, train_size
 
