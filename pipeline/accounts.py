@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from parabeam.pipeline.layout import RunLayout
+from parabeam.transforms.accounting import BUSY
 from parabeam.transforms.stages import BY_NAME, DROP_KINDS, order
 
 
@@ -25,11 +26,20 @@ def read_counts(output: str) -> dict[str, int]:
     return dict(totals)
 
 
+def stage_seconds(values: dict[str, int]) -> dict[str, float]:
+    """Seconds of the bundles each stage ran in (accounting.BUSY), in pipeline order."""
+    busy = {name.split("/")[0]: ms / 1000 for name, ms in values.items() if name.split("/")[1] == BUSY}
+    return {stage: busy[stage] for stage in sorted(busy, key=order)}
+
+
 def stage_accounts(values: dict[str, int]) -> dict[str, dict]:
-    """{'lid': {'in': 10, 'out': 7, 'reject': {'too_short': 3}, 'by_lang': {'de': {'out': 4}}}, ...}."""
+    """{'lid': {'in': 10, 'out': 7, 'reject': {'too_short': 3}, 'by_lang': {'de': {'out': 4}}}, ...}; the
+    stages' busy time is not a count (stage_seconds)."""
     stages: dict[str, dict] = {}
     for name, value in sorted(values.items(), key=lambda item: (order(item[0].split("/")[0]), item[0])):
         stage, what, *lang = name.split("/")
+        if what == BUSY:
+            continue
         account = stages.setdefault(stage, {"in": 0, "out": 0, **{kind: {} for kind in DROP_KINDS},
                                             "by_lang": {}})
         kind, _, reason = what.partition(":")

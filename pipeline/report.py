@@ -668,11 +668,12 @@ def timings_section(timings: dict) -> str:
     if stages:
         ranked = sorted(stages, key=lambda name: -stages[name])
         parts.append(bar_chart(ranked, [stages[name] for name in ranked], [OUT_COLOUR] * len(ranked), "seconds",
-                               "seconds per stage, longest first"))
+                               "seconds per stage (worker time of the bundles it ran in), longest first"))
         share = f" ({sum(stages.values()) / float(total):.0%} of the total)" if total else ""
         parts.append(table(["stage", "seconds"], [[name, stages[name]] for name in ranked], floats=",.1f")
-                     + f'<p class="muted">Stages together: {sum(stages.values()):,.1f} s{share}; stages overlap '
-                     "when the runner fuses them.</p>")
+                     + f'<p class="muted">Stages together: {sum(stages.values()):,.1f} s{share}. A stage\'s time is the '
+                     "worker time of the bundles it ran in, summed over workers: stages the runner fuses into one "
+                     "bundle share that bundle's time, and parallel workers add up.</p>")
     else:
         parts.append('<p class="note">Per-stage times were not recorded for this run: the job reports only its '
                      "total. Beam's local runner gives no per-stage wall time, and the stages do not emit their "

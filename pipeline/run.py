@@ -106,9 +106,11 @@ def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], ru
     with progress(not quiet):
         result = pipeline.run()
         result.wait_until_finish()
-    stages = accounts.stage_accounts(accounts.read_counts(cfg.output))
+    counts = accounts.read_counts(cfg.output)
+    stages = accounts.stage_accounts(counts)
     run = {**run, "parameters": {**cfg.as_json(), "threshold": threshold_of(cfg)}, "stages": stages,
-           "thresholds": read_thresholds(cfg.output), "timings": {"pipeline": round(time.monotonic() - started, 3)}}
+           "thresholds": read_thresholds(cfg.output),
+           "timings": {"pipeline": round(time.monotonic() - started, 3), **accounts.stage_seconds(counts)}}
     problems = accounts.imbalances(stages)
     if problems:
         raise accounts.AccountingError("records do not add up:\n  " + "\n  ".join(problems))

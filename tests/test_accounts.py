@@ -5,7 +5,7 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 
 from parabeam.launchers.profiles import pipeline_options
-from parabeam.pipeline.accounts import imbalances, read_counts, stage_accounts, summary_lines
+from parabeam.pipeline.accounts import imbalances, read_counts, stage_accounts, stage_seconds, summary_lines
 from parabeam.pipeline.build import write_accounts
 from parabeam.pipeline.config import MineConfig
 from parabeam.pipeline.progress import BUNDLE_LOGGER
@@ -26,6 +26,12 @@ def test_accounts_balance_and_report_by_reason_and_language():
     assert any("hit 5" in line for line in summary_lines(stage_accounts({"embed_cache/hit/de": 5})))
 
 
+def test_stage_busy_time_is_timing_not_a_count():
+    values = {"lid/in": 3, "lid/out": 3, "lid/busy_ms": 1500, "read/busy_ms": 250, "read/in": 1, "read/out": 1}
+    assert stage_seconds(values) == {"read": 0.25, "lid": 1.5}
+    assert "busy_ms" not in stage_accounts(values)["lid"] and imbalances(stage_accounts(values)) == []
+
+
 def test_a_lost_record_is_an_imbalance():
     problems = imbalances(stage_accounts({"dedup/in": 10, "dedup/out": 6, "dedup/merged:duplicate": 3}))
     assert len(problems) == 1 and problems[0].startswith("dedup: 10 records entered but 9")
@@ -44,7 +50,8 @@ def _rejecting(reject_sample):
     rows = [fn.reject(reason, shard=f"s{i % 2}", record=i)
             for i in range(50) for reason in ("too_short", "bad_json")]
     tallies = [out.value.value for out in fn.finish_bundle()]
-    return [row.value for row in rows if row is not None], {tally.what: tally.n for tally in tallies}
+    counts = {tally.what: tally.n for tally in tallies if tally.what != "busy_ms"}
+    return [row.value for row in rows if row is not None], counts
 
 
 def test_routine_rejects_are_counted_exactly_but_written_up_to_a_sample_per_reason_and_shard():

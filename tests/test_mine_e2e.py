@@ -38,6 +38,7 @@ def test_demo_run_accounts_for_every_record(demo_run):
     assert stages["split"]["reject"]["menu"] == 33              # the cookie banner of every page
     assert stages["bitext"]["out"] == 3 * 20
     assert (demo_run / "report.html").stat().st_size > 10_000
+    assert {"pipeline", "read", "lid", "split", "dedup", "embed", "bitext"} <= set(run["timings"])
     assert sorted(p.name for p in (demo_run / "sentences").iterdir()) == ["de", "en", "fr"]
 
 

@@ -17,6 +17,7 @@ shard) per DoFn bundle, REJECT_SAMPLE by default; `reject_sample=None` writes th
 from __future__ import annotations
 
 import functools
+import time
 from collections import Counter
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
@@ -30,6 +31,8 @@ REJECTS_TAG = "rejects"
 COUNTS_TAG = "counts"
 EXCERPT_CHARS = 200
 NAMESPACE = "parabeam"
+# Milliseconds of the bundles a stage ran in (start to finish; a fused bundle counts for each stage in it).
+BUSY = "busy_ms"
 # Filter outcomes that are the normal work of a stage, not faults in the input: sampled, not written in full.
 ROUTINE_REASONS = frozenset({
     "too_short", "too_long", "unwanted_lang", "low_confidence", "duplicate", "junk", "boilerplate",
@@ -86,6 +89,7 @@ class StageFn(beam.DoFn):
     def start_bundle(self) -> None:
         self._tally: Counter = Counter()
         self._sampled: Counter = Counter()
+        self._started = time.perf_counter()
 
     def count(self, what: str, lang: str | None = None, n: int = 1) -> None:
         self._tally[(what, lang or "")] += n
@@ -105,6 +109,7 @@ class StageFn(beam.DoFn):
                                                             excerpt_of(excerpt)))
 
     def finish_bundle(self) -> Iterator:
+        self._tally[(BUSY, "")] += round(1000 * (time.perf_counter() - self._started))
         for (what, lang), n in self._tally.items():
             tally = Tally(self.stage, what, lang, n)
             _counter(count_name(tally)).inc(n)
