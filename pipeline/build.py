@@ -41,10 +41,10 @@ def sentence_store(p: beam.Pipeline, cfg: MineConfig) -> tuple[beam.PCollection,
     """Crawl documents (or pre-split sentence files) -> one row per unique sentence and language, and the
     stages that made it."""
     if cfg.sentence_files:
-        files = p | "SentenceFiles" >> ReadSentenceFiles(cfg.sentence_files)
+        files = p | "SentenceFiles" >> ReadSentenceFiles(cfg.sentence_files, cfg.limit)
         return files.main, [files]
     sample = None if cfg.all_rejects else REJECT_SAMPLE
-    read = p | "Read" >> ReadDocuments(list(cfg.inputs))
+    read = p | "Read" >> ReadDocuments(list(cfg.inputs), cfg.limit)
     lid = read.main | "LID" >> IdentifyLanguage(set(cfg.langs), model_path=cfg.lid_model, threshold=cfg.lid_threshold,
                                                 thresholds=dict(cfg.lid_thresholds), reject_sample=sample)
     split = lid.main | "Split" >> SplitSentences(lid_model=cfg.lid_model, reject_sample=sample)

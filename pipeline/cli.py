@@ -112,9 +112,19 @@ def mine_parser(sub) -> None:
     files.add_argument("--src-lang")
     files.add_argument("--tgt-sentences", metavar="FILE")
     files.add_argument("--tgt-lang")
+    parser.add_argument("--limit", type=positive_int, metavar="N",
+                        help="a quick trial: read at most N documents (crawl mode) or lines (sentence files) of each "
+                             "input file (default: all)")
     add_embedding_options(parser, "parabeam-embedding-cache beside DIR")
     add_selection_options(parser)
     add_run_options(parser)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def mine_config(args: argparse.Namespace) -> MineConfig:
@@ -126,13 +136,14 @@ def mine_config(args: argparse.Namespace) -> MineConfig:
             raise ValueError("sentence-file mode needs --src-sentences, --src-lang, --tgt-sentences, --tgt-lang")
         src, tgt = parse_pairs(f"{args.src_lang}-{args.tgt_lang}")[0]
         langs = tuple(sorted({src, tgt}))
-        return MineConfig(output=args.output, langs=langs, pairs=((src, tgt),),
+        return MineConfig(output=args.output, langs=langs, pairs=((src, tgt),), limit=args.limit,
                           sentence_files=((args.src_sentences, src), (args.tgt_sentences, tgt)),
                           **mining_settings(args, langs))
     if not args.input:
         raise ValueError("give --input PATTERN (crawl mode) or --src-sentences/--tgt-sentences")
     crawl = crawl_settings(args)
-    return MineConfig(output=args.output, inputs=tuple(args.input), **crawl, **mining_settings(args, crawl["langs"]))
+    return MineConfig(output=args.output, inputs=tuple(args.input), limit=args.limit, **crawl,
+                      **mining_settings(args, crawl["langs"]))
 
 
 def run_mine(args: argparse.Namespace, beam_args: list[str]) -> dict:

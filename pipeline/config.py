@@ -72,6 +72,7 @@ class MineConfig:
     skip_reject_reasons: tuple[str, ...] = ()
     all_rejects: bool = False   # write every routine reject row, not a sample (accounting.REJECT_SAMPLE)
     untrained_langs: tuple[str, ...] = ()   # languages mined with --allow-untrained-langs
+    limit: int | None = None                # --limit: documents (or lines) read per input file, for a trial
     boilerplate_pages: int = SITE_PAGES     # a sentence on this many pages of one site is boilerplate; 0: keep all
 
     def __post_init__(self) -> None:

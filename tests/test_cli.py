@@ -158,3 +158,11 @@ def test_help_of_the_installed_command_writes_nothing_to_stderr():
     done = subprocess.run([sys.executable, "-m", "parabeam.pipeline.cli", "mine", "--help"], capture_output=True,
                           text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0 and "--input PATTERN" in done.stdout and done.stderr == ""
+
+
+def test_limit_reads_at_most_n_documents_of_each_file_for_a_quick_trial(tmp_path):
+    output = tmp_path / "o"
+    assert main(mine_args([DEMO], output, "de,en", "--limit", "6")) == 0
+    run = run_json(output)
+    assert run["parameters"]["limit"] == 6 and run["stages"]["read"]["out"] == 6
+    assert main(mine_args([DEMO], tmp_path / "o2", "de,en", "--limit", "0")) == 2

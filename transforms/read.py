@@ -192,16 +192,17 @@ class ReadDocuments(beam.PTransform):
     """PBegin -> Staged(documents, rejects, counts): expand the patterns, read every file, fan the documents out.
 
     Stage "read" counts `in` for every record seen (documents, faults and skipped records), `out` per
-    document, `reject:<reason>` per fault and `skipped:<warc-type>` per record that carries no text.
+    document, `reject:<reason>` per fault and `skipped:<warc-type>` per record that carries no text. With
+    `limit`, each file is read up to its `limit`-th document (a quick trial).
     """
 
-    def __init__(self, patterns: list[str]):
+    def __init__(self, patterns: list[str], limit: int | None = None):
         super().__init__()
-        self.patterns = list(patterns)
+        self.patterns, self.limit = list(patterns), limit
 
     def expand(self, pbegin) -> Staged:
         files = apply_stage(pbegin | "Patterns" >> beam.Create(self.patterns), "Match", _MatchFiles())
-        read = apply_stage(files.main | "ReshuffleFiles" >> beam.Reshuffle(), "ReadFiles", _ReadFile())
+        read = apply_stage(files.main | "ReshuffleFiles" >> beam.Reshuffle(), "ReadFiles", _ReadFile(self.limit))
         # Files are the unit of parallelism (a crawl has tens of thousands): the documents stay in the
         # worker that read them and go on to LID and splitting there, without a shuffle of every page.
         return merge_staged("Read", read.main, [files, read])
@@ -230,16 +231,21 @@ class _ReadFile(StageFn):
 
     stage = STAGE
 
+    def __init__(self, limit: int | None = None):
+        self.limit = limit
+
     def process(self, path: str):
-        record = 0
+        record = documents = 0
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
                 for item in read_records(path, f):
                     self.count("in")
                     if isinstance(item, dict):
-                        record = item["record"] + 1
+                        record, documents = item["record"] + 1, documents + 1
                         self.count("out")
                         yield item
+                        if documents == self.limit:
+                            return   # --limit: the rest of the file is not read
                         continue
                     record = item.record + 1
                     if isinstance(item, Skipped):

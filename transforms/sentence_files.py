@@ -34,6 +34,9 @@ def parse_line(line: str, bucc: bool) -> tuple[str, str]:
 class _ReadFile(StageFn):
     stage = STAGE
 
+    def __init__(self, limit: int | None = None):
+        self.limit = limit
+
     def process(self, item: tuple[str, str]) -> Iterator:
         path, lang = item
         with FileSystems.open(path) as handle:
@@ -41,6 +44,8 @@ class _ReadFile(StageFn):
         bucc = is_bucc(head)
         with FileSystems.open(path) as handle:
             for number, raw in enumerate(handle):
+                if number == self.limit:
+                    return   # --limit: the rest of the file is not read
                 self.count("in", lang)
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 ident, text = parse_line(line, bucc) if line.strip() else ("", "")
@@ -70,13 +75,13 @@ class _Unique(StageFn):
 
 
 class ReadSentenceFiles(beam.PTransform):
-    """[(path, lang), ...] -> Staged(sentence-store rows, rejects, counts)."""
+    """[(path, lang), ...] -> Staged(sentence-store rows, rejects, counts); at most `limit` lines of each file."""
 
-    def __init__(self, files: Iterable[tuple[str, str]]):
+    def __init__(self, files: Iterable[tuple[str, str]], limit: int | None = None):
         super().__init__()
-        self.files = list(files)
+        self.files, self.limit = list(files), limit
 
     def expand(self, pbegin) -> Staged:
-        lines = apply_stage(pbegin | beam.Create(self.files), "Read", _ReadFile())
+        lines = apply_stage(pbegin | beam.Create(self.files), "Read", _ReadFile(self.limit))
         unique = apply_stage(lines.main | beam.GroupByKey(), "Unique", _Unique())
         return merge_staged("SentenceFiles", unique.main, [lines, unique])
