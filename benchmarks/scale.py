@@ -116,7 +116,7 @@ def mine_shards(shards: dict[str, list[dict]], directory: Path, kind: str, nprob
     neighbours = (embedded, indexes) | "KNN" >> NearestNeighbours([PAIR], k=K, nprobe=nprobe)
     neighbours | "RecallSample" >> beam.Map(_keep_sample, str(directory / "recall"), every)
     pairs = Metrics.counter("scale", "pairs")
-    (neighbours | "Margin" >> MarginMine([PAIR], "ratio", "max", MUSE_DEFAULT_THRESHOLD)
+    ((neighbours | "Margin" >> MarginMine([PAIR], "ratio", "max", MUSE_DEFAULT_THRESHOLD)).pairs
      | "CountPairs" >> beam.Map(lambda _pair: pairs.inc()))
     result = pipeline.run()
     result.wait_until_finish()

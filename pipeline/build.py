@@ -13,7 +13,7 @@ from parabeam import schemas
 from parabeam.pipeline.config import MineConfig
 from parabeam.pipeline.layout import RunLayout
 from parabeam.transforms.accounting import REJECT_SAMPLE, Staged, SumCounts
-from parabeam.transforms.bitext import ToBitext
+from parabeam.transforms.bitext import AttachTexts, ToBitext
 from parabeam.transforms.boilerplate import DropBoilerplate
 from parabeam.transforms.dedup import Deduplicate
 from parabeam.transforms.embedding_store import CachedEmbed, ShardEmbeddings, encoder_slug
@@ -108,12 +108,15 @@ def mine_store(store: beam.PCollection, staged: list[Staged], cfg: MineConfig) -
     mined = neighbours(shards, indexes, cfg) | "Margin" >> MarginMine(
         cfg.pairs, cfg.margin, cfg.retrieval, threshold_of(cfg),
         fallback=get_encoder(cfg.encoder).default_threshold, choices_path=layout.thresholds)
-    bitext = (mined, store) | "Bitext" >> ToBitext(slug, max_score=cfg.max_score,
-                                                   max_length_ratio=cfg.max_length_ratio,
-                                                   drop_identical=cfg.drop_identical)
+    bitext = (mined.pairs, store) | "Bitext" >> ToBitext(slug, max_score=cfg.max_score,
+                                                         max_length_ratio=cfg.max_length_ratio,
+                                                         drop_identical=cfg.drop_identical)
     staged.append(bitext)
     bitext.main | "WriteBitext" >> WriteByKey(layout.bitext, lambda row: row.pair, schemas.BITEXT,
                                               spread=lambda row: row.src_id + row.tgt_id)
+    ((mined.near, store) | "NearTexts" >> AttachTexts(slug)
+     | "WriteNear" >> WriteByKey(layout.below_threshold, lambda row: row.pair, schemas.BITEXT,
+                                 spread=lambda row: row.src_id + row.tgt_id))
     write_accounts(staged, cfg)
 
 

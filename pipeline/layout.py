@@ -5,6 +5,7 @@ A run (DIR):                          A refresh state (STATE):
   DIR/embeddings/<encoder>/<lang>/      STATE/store/<release>/<lang>/ store part added by a release
   DIR/index/<encoder>/<lang>/           STATE/embedding-cache/        vectors shared by all releases
   DIR/bitext/<src>-<tgt>/               STATE/releases/<release>/     a run (DIR) per release
+  DIR/below_threshold/<src>-<tgt>/
   DIR/rejects/<stage>/
   DIR/accounts/                         per-(stage, what, lang) counts written by the job
   DIR/thresholds.jsonl                  per-pair threshold and estimated precision, written by the job
@@ -36,6 +37,11 @@ class RunLayout(NamedTuple):
     @property
     def bitext(self) -> str:
         return self.join("bitext")
+
+    @property
+    def below_threshold(self) -> str:
+        """A sample of the candidates just below each pair's threshold (margin.NEAR), bitext schema."""
+        return self.join("below_threshold")
 
     @property
     def scores(self) -> str:

@@ -12,9 +12,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def bitext_rows(output: Path, pair: str) -> list[dict]:
-    """All rows of one pair's bitext, in a stable order."""
-    rows = [row for part in sorted((output / "bitext" / pair).glob("*.parquet"))
+def bitext_rows(output: Path, pair: str, dataset: str = "bitext") -> list[dict]:
+    """All rows of one pair's bitext (or of another dataset in the bitext schema), in a stable order."""
+    rows = [row for part in sorted((output / dataset / pair).glob("*.parquet"))
             for row in pq.read_table(part).to_pylist()]
     return sorted(rows, key=lambda row: (row["src_id"], row["tgt_id"]))
 
@@ -25,8 +25,9 @@ def text_pairs(output: Path, pair: str) -> set[tuple[str, str]]:
 
 def counted(counts):
     """A stage's Tally elements, summed, as (`stage/what[/lang]`, n): what run.json's accounts are made of."""
-    from parabeam.transforms.accounting import SumCounts, count_name
-    return counts | "SumCounts" >> SumCounts() | "Named" >> beam.Map(lambda tally: (count_name(tally), tally.n))
+    from parabeam.transforms.accounting import BUSY, SumCounts, count_name
+    return (counts | "SumCounts" >> SumCounts() | "NotTimes" >> beam.Filter(lambda tally: tally.what != BUSY)
+            | "Named" >> beam.Map(lambda tally: (count_name(tally), tally.n)))
 
 
 class _Offsets(RestrictionProvider):

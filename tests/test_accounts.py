@@ -9,7 +9,7 @@ from parabeam.pipeline.accounts import imbalances, read_counts, stage_accounts, 
 from parabeam.pipeline.build import write_accounts
 from parabeam.pipeline.config import MineConfig
 from parabeam.pipeline.progress import BUNDLE_LOGGER
-from parabeam.transforms.accounting import Filter
+from parabeam.transforms.accounting import BUSY, Filter
 from tests.helpers import OnePerBundle
 
 
@@ -50,7 +50,7 @@ def _rejecting(reject_sample):
     rows = [fn.reject(reason, shard=f"s{i % 2}", record=i)
             for i in range(50) for reason in ("too_short", "bad_json")]
     tallies = [out.value.value for out in fn.finish_bundle()]
-    counts = {tally.what: tally.n for tally in tallies if tally.what != "busy_ms"}
+    counts = {tally.what: tally.n for tally in tallies if tally.what != BUSY}
     return [row.value for row in rows if row is not None], counts
 
 

@@ -31,6 +31,14 @@ def test_demo_finds_the_planted_translations_and_nothing_else(demo_run, pair):
     assert text_pairs(demo_run, pair) == demo_translations(src, tgt)
 
 
+def test_demo_keeps_a_sample_of_the_candidates_just_below_the_threshold(demo_run):
+    """DIR/below_threshold: what the threshold dropped, for the report; here no planted translation is among them."""
+    below = bitext_rows(demo_run, "de-en", dataset="below_threshold")
+    threshold = json.loads((demo_run / "run.json").read_text())["thresholds"]["de-en"]["threshold"]
+    assert below and all(threshold - 0.1 <= row["score"] <= threshold for row in below)
+    assert not {(row["src_text"], row["tgt_text"]) for row in below} & demo_translations("de", "en")
+
+
 def test_demo_run_accounts_for_every_record(demo_run):
     run = json.loads((demo_run / "run.json").read_text())
     stages = run["stages"]

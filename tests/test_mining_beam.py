@@ -8,8 +8,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from parabeam.transforms.embedding_store import ShardEmbeddings, rows_per_shard, stored_vector
 from parabeam.transforms.encoders import load_encoder
-from parabeam.transforms.knn import BuildIndex, NearestNeighbours
-from parabeam.transforms.margin import RETRIEVALS, MarginMine, MinedPair, OneToOne, _one_to_one, mine
+from parabeam.transforms.knn import BuildIndex, NearestNeighbours, knn
+from parabeam.transforms.margin import (NEAR, NEAR_SAMPLE, RETRIEVALS, MarginMine, MinedPair, OneToOne, _one_to_one,
+                                       above, best_candidates, mine, neighbourhood_means)
 from tests.helpers import SHARED_DATA
 
 FLORES = SHARED_DATA / "flores200_devtest"
@@ -65,8 +66,8 @@ def test_sharded_beam_mining_equals_in_memory_mining(sides, tmp_path):
             blocks = (shards, indexes) | f"KNN[{k}]" >> NearestNeighbours([("de", "en")], k=k, nprobe=1)
             for _, margin, retrieval in (case for case in CASES if case[0] == k):
                 label = f"{k}-{margin}-{retrieval}"
-                mined = blocks | f"Mine[{label}]" >> MarginMine([("de", "en")], margin, retrieval,
-                                                                threshold=-np.inf)
+                mined = (blocks | f"Mine[{label}]" >> MarginMine([("de", "en")], margin, retrieval,
+                                                                 threshold=-np.inf)).pairs
                 assert_that(mined, same_pairs(expected(src_rows, tgt_rows, k, margin, retrieval)),
                             label=f"Check[{label}]")
     assert len(list((tmp_path / "embeddings" / "de").glob("shard-*-of-00003.npz"))) == 3
@@ -81,7 +82,7 @@ def test_sharded_ivf_mining_probing_every_list_equals_in_memory_mining(sides, tm
         shards, indexes = shards_and_indexes(p, sides, tmp_path, "ivf")
         # nprobe capped at the list count: every list
         blocks = (shards, indexes) | "KNN" >> NearestNeighbours([("de", "en")], k=4, nprobe=1024)
-        mined = blocks | "Mine" >> MarginMine([("de", "en")], "ratio", "max", threshold=-np.inf)
+        mined = (blocks | "Mine" >> MarginMine([("de", "en")], "ratio", "max", threshold=-np.inf)).pairs
         assert_that(mined, same_pairs(expected(src_rows, tgt_rows, 4, "ratio", "max")))
     for lang, other in (("de", "en"), ("en", "de")):
         index = tmp_path / "index" / lang
@@ -113,3 +114,27 @@ def test_distributed_one_to_one_equals_the_greedy(rounds):
     with TestPipeline(runner="FnApiRunner") as p:
         got = p | beam.Create(edges) | OneToOne(rounds) | beam.Map(lambda e: (e.pair, e.src_id, e.tgt_id))
         assert_that(got, equal_to(want))
+
+
+def test_candidates_just_below_the_threshold_are_kept_as_a_sample(sides, tmp_path):
+    """Mined(pairs, near): `near` holds each sentence's best candidate scoring within NEAR below the threshold
+    (what the report shows as "just below"), never one above it, the NEAR_SAMPLE closest per language pair."""
+    src_rows, tgt_rows = sides
+    x = np.stack([row["vector"] for row in src_rows])
+    y = np.stack([row["vector"] for row in tgt_rows])
+    x2y, y2x = knn(x, y, 4), knn(y, x, 4)
+    x_mean, y_mean = neighbourhood_means(x2y[0]), neighbourhood_means(y2x[0])
+    fwd, bwd = best_candidates(*x2y, x_mean, y_mean, "ratio"), best_candidates(*y2x, y_mean, x_mean, "ratio")
+    threshold = float(np.median(np.concatenate([fwd.score, bwd.score])))
+    window = {(src_rows[s]["id"], tgt_rows[t]["id"]): score
+              for s, t, score in [*zip(range(len(x)), fwd.idx, fwd.score), *zip(bwd.idx, range(len(y)), bwd.score)]
+              if threshold - NEAR <= score <= threshold and not above(score, threshold)}
+    want = sorted(sorted(window, key=lambda pair: -window[pair])[:NEAR_SAMPLE])
+    with TestPipeline(runner="FnApiRunner") as p:
+        shards, indexes = shards_and_indexes(p, sides, tmp_path, "flat")
+        blocks = (shards, indexes) | "KNN" >> NearestNeighbours([("de", "en")], k=4, nprobe=1)
+        mined = blocks | "Mine" >> MarginMine([("de", "en")], "ratio", "max", threshold=threshold)
+        assert_that(mined.near | beam.Map(lambda pair: (pair.src_id, pair.tgt_id)), equal_to(want), label="near")
+        assert_that(mined.pairs | beam.Filter(lambda pair: not above(pair.score, threshold)), equal_to([]),
+                    label="above")
+    assert 0 < len(want)

@@ -71,7 +71,8 @@ def test_beam_auto_threshold_equals_in_memory(tmp_path):
         shards = p | beam.Create(rows) | ShardEmbeddings(str(tmp_path / "embeddings"), DIM, BUDGET)
         indexes = shards | BuildIndex(str(tmp_path / "index"), "flat")
         blocks = (shards, indexes) | NearestNeighbours([("de", "en")], k=4, nprobe=1)
-        mined = blocks | MarginMine([("de", "en")], "ratio", "max", AUTO, fallback=1.4, choices_path=str(choices))
+        mined = (blocks | MarginMine([("de", "en")], "ratio", "max", AUTO, fallback=1.4,
+                                     choices_path=str(choices))).pairs
 
         assert_that(mined, same_ids(want))
     choice, = [json.loads(line) for line in choices.read_text().splitlines()]
@@ -90,7 +91,8 @@ def test_beam_fixed_threshold_records_its_estimated_precision(tmp_path):
         shards = p | beam.Create(rows) | ShardEmbeddings(str(tmp_path / "embeddings"), DIM, BUDGET)
         indexes = shards | BuildIndex(str(tmp_path / "index"), "flat")
         blocks = (shards, indexes) | NearestNeighbours([("de", "en")], k=4, nprobe=1)
-        mined = blocks | MarginMine([("de", "en")], "ratio", "max", 1.3, fallback=1.4, choices_path=str(choices))
+        mined = (blocks | MarginMine([("de", "en")], "ratio", "max", 1.3, fallback=1.4,
+                                     choices_path=str(choices))).pairs
         assert_that(mined, same_ids(want))
     choice, = [json.loads(line) for line in choices.read_text().splitlines()]
     assert choice["chosen"] == "fixed" and choice["threshold"] == 1.3 and 0 < choice["estimated_precision"] <= 1

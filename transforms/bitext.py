@@ -61,17 +61,15 @@ def _row(pair: MinedPair, encoder: str) -> BitextRow:
                      [], [], pair.direction, encoder)
 
 
-class ToBitext(beam.PTransform):
-    """(mined pairs of every language pair, sentence-store rows of every language) -> Staged(bitext rows,
-    rejects, counts); counts and rejects per language pair (`de-en`)."""
+class AttachTexts(beam.PTransform):
+    """(mined pairs of every language pair, sentence-store rows of every language) -> BitextRow with both
+    sides' texts and URLs, looked up by (language, id)."""
 
-    def __init__(self, encoder: str, *, max_score: float | None = None, max_length_ratio: float | None = None,
-                 drop_identical: bool = True):
+    def __init__(self, encoder: str):
         super().__init__()
         self.encoder = encoder
-        self.limits = dict(max_score=max_score, max_length_ratio=max_length_ratio, drop_identical=drop_identical)
 
-    def expand(self, pcolls) -> Staged:
+    def expand(self, pcolls):
         pairs, sentences = pcolls
         rows = pairs | "Row" >> beam.Map(_row, self.encoder)
         sentences = sentences | "KeySentences" >> beam.Map(lambda row: ((row["lang"], row["id"]), row))
@@ -81,8 +79,22 @@ class ToBitext(beam.PTransform):
                      "sentence": sentences}
                     | f"Join[{side}]" >> beam.CoGroupByKey()
                     | f"Attach[{side}]" >> beam.FlatMapTuple(_attach(side)))
+        return rows
+
+
+class ToBitext(beam.PTransform):
+    """(mined pairs of every language pair, sentence-store rows of every language) -> Staged(bitext rows,
+    rejects, counts): AttachTexts, then the post-filters; counts and rejects per language pair (`de-en`)."""
+
+    def __init__(self, encoder: str, *, max_score: float | None = None, max_length_ratio: float | None = None,
+                 drop_identical: bool = True):
+        super().__init__()
+        self.encoder = encoder
+        self.limits = dict(max_score=max_score, max_length_ratio=max_length_ratio, drop_identical=drop_identical)
+
+    def expand(self, pcolls) -> Staged:
         limits = self.limits
-        return rows | "Filter" >> Filter(
+        return pcolls | "Texts" >> AttachTexts(self.encoder) | "Filter" >> Filter(
             STAGE, lambda row: filter_reason(row.src_text, row.tgt_text, row.score, **limits),
             lang_of=lambda row: row.pair,
             describe=lambda row: {"url": (row.src_urls or [""])[0], "excerpt": f"{row.src_text}\t{row.tgt_text}"})

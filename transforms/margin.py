@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Callable, Hashable, Iterable, Iterator, NamedTuple
+from typing import Any, Callable, Hashable, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -375,8 +375,28 @@ def threshold_choice(pair: str, counts: np.ndarray, threshold=AUTO, fallback: fl
             "histogram": auto.sparse(counts)}
 
 
+# Candidates up to NEAR below a pair's threshold are kept, the NEAR_SAMPLE closest per pair, to show what the
+# threshold dropped (DIR/below_threshold/, the report).
+NEAR = 0.1
+NEAR_SAMPLE = 100
+
+
+class Mined(NamedTuple):
+    pairs: Any   # MinedPair above the threshold, after the retrieval's selection
+    near: Any    # MinedPair candidates just below it: at most NEAR_SAMPLE per pair, within NEAR
+
+
+def _above_or_near(pair: MinedPair, chosen: dict[str, float], fixed: float | None) -> Iterator:
+    threshold = chosen[pair.pair] if fixed is None else fixed
+    if above(pair.score, threshold):
+        yield pair
+    elif pair.score >= threshold - NEAR:
+        yield beam.pvalue.TaggedOutput("near", pair)
+
+
 class MarginMine(beam.PTransform):
-    """Neighbour blocks of both directions of every pair -> MinedPair elements scoring above the threshold.
+    """Neighbour blocks of both directions of every pair -> Mined(pairs scoring above the threshold, a sample of
+    the candidates just below it).
 
     A candidate's margin needs its own neighbourhood mean, which comes from the other direction's blocks:
     each block asks the shards its neighbours live in (a join by shard), so no worker holds a language.
@@ -399,32 +419,39 @@ class MarginMine(beam.PTransform):
         self.pairs, self.margin, self.retrieval, self.threshold = frozenset(pairs), margin, retrieval, threshold
         self.fallback, self.choices_path = fallback, choices_path
 
-    def expand(self, blocks):
+    def expand(self, blocks) -> Mined:
         answers = ({"lookup": blocks | "Lookups" >> beam.FlatMapTuple(_lookups),
                     "means": blocks | "Means" >> beam.MapTuple(_means)}
                    | "Ask" >> beam.CoGroupByKey()
                    | "Answer" >> beam.FlatMapTuple(_answers))
         summarise = self.threshold == AUTO or self.choices_path is not None
-        first = -np.inf if self.threshold == AUTO else self.threshold
+        first = -np.inf if self.threshold == AUTO else self.threshold - NEAR
         best = ({"block": blocks, "means": answers}
                 | "Join" >> beam.CoGroupByKey()
                 | "Best" >> beam.FlatMap(_best, self.pairs, self.margin, first, summarise).with_outputs(
                     SCORES, main="pairs"))
-        pairs = (best.pairs
-                 | "Pool" >> beam.GroupByKey()
-                 | "Pairs" >> beam.MapTuple(_pair)
-                 | "Keep" >> beam.Filter(lambda pair, keep: pair.direction in keep, KEEP[self.retrieval]))
+        candidates = (best.pairs
+                      | "Pool" >> beam.GroupByKey()
+                      | "Pairs" >> beam.MapTuple(_pair)
+                      | "Keep" >> beam.Filter(lambda pair, keep: pair.direction in keep, KEEP[self.retrieval]))
+        chosen: Any = {}
         if summarise:
             choices = (best[SCORES] | "SumScores" >> beam.CombinePerKey(AddHistograms())
                        | "Choose" >> beam.MapTuple(threshold_choice, self.threshold, self.fallback))
             if self.threshold == AUTO:
-                thresholds = choices | "Thresholds" >> beam.Map(lambda choice: (choice["pair"], choice["threshold"]))
-                pairs |= "AboveAuto" >> beam.Filter(
-                    lambda pair, chosen: bool(above(pair.score, chosen[pair.pair])), beam.pvalue.AsDict(thresholds))
+                chosen = beam.pvalue.AsDict(
+                    choices | "Thresholds" >> beam.Map(lambda choice: (choice["pair"], choice["threshold"])))
             if self.choices_path is not None:
                 (choices | "ChoiceJson" >> beam.Map(lambda choice: json.dumps(choice, sort_keys=True))
                  | "WriteChoices" >> beam.io.WriteToText(self.choices_path, shard_name_template="", num_shards=1))
-        return pairs | "OneToOne" >> OneToOne() if self.retrieval == "max" else pairs
+        split = candidates | "AboveOrNear" >> beam.FlatMap(
+            _above_or_near, chosen, None if self.threshold == AUTO else self.threshold).with_outputs(
+                "near", main="above")
+        near = (split.near | "NearByPair" >> beam.Map(lambda pair: (pair.pair, pair))
+                | "Closest" >> beam.combiners.Top.PerKey(NEAR_SAMPLE, key=lambda pair: pair.score)
+                | "NearPairs" >> beam.FlatMapTuple(lambda _pair_name, found: found))
+        pairs = split.above | "OneToOne" >> OneToOne() if self.retrieval == "max" else split.above
+        return Mined(pairs, near)
 
 
 def _sentence_means(key: Direction, block: Neighbours) -> Iterator[tuple[tuple[str, str], np.float32]]:
