@@ -25,7 +25,7 @@ from parabeam.transforms.pairs import ReadPairs, side_sentences
 from parabeam.transforms.read import ReadDocuments
 from parabeam.transforms.sentence_files import ReadSentenceFiles
 from parabeam.transforms.split import SplitSentences
-from parabeam.transforms.write import WriteByKey, write_parquet
+from parabeam.transforms.write import WriteByKey
 
 
 def threshold_of(cfg: MineConfig) -> float | str:
@@ -128,5 +128,6 @@ def build_score(p: beam.Pipeline, cfg: MineConfig) -> None:
     staged = [pairs]
     vectors, shards, indexes, _slug = embed_and_index(sides, staged, cfg)
     scored = (pairs.main, vectors, neighbours(shards, indexes, cfg)) | "Score" >> ScorePairs(src, tgt, cfg.margin)
-    write_parquet(scored, RunLayout(cfg.output).scores, schemas.SCORES, "WriteScores")
+    scored | "WriteScores" >> WriteByKey(RunLayout(cfg.output).root, lambda _row: "scores", schemas.SCORES,
+                                         order=lambda row: row["row"])   # input order, file by file
     write_accounts(staged, cfg)

@@ -41,6 +41,8 @@ def test_score_prints_a_summary_and_exports_in_input_order(tmp_path, capsys):
     assert f"de-en: {len(PAIRS)} pairs scored" in printed
     assert re.search(r"^  margin( +-?\d+\.\d{4}){5}$", printed, re.MULTILINE)
     assert re.search(r"^  cosine( +-?\d+\.\d{4}){5}$", printed, re.MULTILINE)
+    (part,) = (output / "scores").glob("*.parquet")   # the written file itself is in input order
+    assert pq.read_table(part).column("row").to_pylist() == [1, 2, 4, 5, 6, 7, 8]
     assert main(["export", str(output), "--dest", str(tmp_path / "tsv")]) == 0
     rows = [line.split("\t") for line in (tmp_path / "tsv" / "de-en.tsv").read_text(encoding="utf-8").splitlines()]
     assert [int(row[0]) for row in rows] == [1, 2, 4, 5, 6, 7, 8]

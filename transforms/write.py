@@ -57,13 +57,13 @@ def write_part(path: str, rows: Iterable[Any], schema: pa.Schema) -> int:
 
 
 class _WritePart(beam.DoFn):
-    def __init__(self, root: str, schema: pa.Schema):
-        self.root, self.schema = root, schema
+    def __init__(self, root: str, schema: pa.Schema, order: Callable[[Any], int] | None):
+        self.root, self.schema, self.order = root, schema, order
 
     def process(self, item: tuple[tuple[str, int, int], Iterable[Any]]) -> Iterator[str]:
         (key, part, parts), rows = item
         path = FileSystems.join(self.root, key, part_name(part, parts))
-        write_part(path, rows, self.schema)
+        write_part(path, rows if self.order is None else sorted(rows, key=self.order), self.schema)
         yield path
 
 
@@ -71,25 +71,32 @@ class WriteByKey(beam.PTransform):
     """Rows -> `root/<key>/part-SSSSS-of-NNNNN.parquet`, one folder per key (a language, a pair, a stage).
 
     Keys are data: the same few transforms write any number of them. Each key gets ceil(rows / ROWS_PER_PART)
-    parts, rows spread over them by a hash of `spread(row)`, so the files do not depend on bundling. A key
-    with no rows gets no folder. Returns the paths written."""
+    parts, rows spread over them by a hash of `spread(row)`, so the files do not depend on bundling. With
+    `order` (a row number), parts hold consecutive ranges of ROWS_PER_PART numbers, each sorted: the files in
+    name order are the rows in order. A key with no rows gets no folder. Returns the paths written."""
 
     def __init__(self, root: str, key_fn: Callable[[Any], str], schema: pa.Schema,
-                 spread: Callable[[Any], str] = repr):
+                 spread: Callable[[Any], str] = repr, order: Callable[[Any], int] | None = None):
         super().__init__()
-        self.root, self.key_fn, self.schema, self.spread = root, key_fn, schema, spread
+        self.root, self.key_fn, self.schema, self.spread, self.order = root, key_fn, schema, spread, order
 
     def expand(self, rows):
-        key_fn, spread = self.key_fn, self.spread
+        key_fn, spread, order = self.key_fn, self.spread, self.order
         keyed = rows | "Key" >> beam.Map(lambda row: (key_fn(row), row))
-        parts = (keyed | "Rows" >> beam.combiners.Count.PerKey()
-                 | "Parts" >> beam.MapTuple(lambda key, n: (key, max(1, math.ceil(n / ROWS_PER_PART)))))
+        if order is None:
+            parts = (keyed | "Rows" >> beam.combiners.Count.PerKey()
+                     | "Parts" >> beam.MapTuple(lambda key, n: (key, max(1, math.ceil(n / ROWS_PER_PART)))))
+        else:
+            parts = (keyed | "Last" >> beam.MapTuple(lambda key, row: (key, order(row)))
+                     | "Max" >> beam.CombinePerKey(max)
+                     | "Parts" >> beam.MapTuple(lambda key, last: (key, last // ROWS_PER_PART + 1)))
 
         def to_part(item, parts):
             key, row = item
             n = parts[key]
-            return (key, zlib.crc32(spread(row).encode()) % n, n), row
+            part = order(row) // ROWS_PER_PART if order else zlib.crc32(spread(row).encode()) % n
+            return (key, part, n), row
 
         return (keyed | "ToPart" >> beam.Map(to_part, beam.pvalue.AsDict(parts))
                 | "Group" >> beam.GroupByKey()
-                | "Write" >> beam.ParDo(_WritePart(self.root, self.schema)))
+                | "Write" >> beam.ParDo(_WritePart(self.root, self.schema, order)))
