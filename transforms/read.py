@@ -245,7 +245,7 @@ class _ReadFile(StageFn):
                         self.count("out")
                         yield item
                         if documents == self.limit:
-                            return   # --limit: the rest of the file is not read
+                            break   # --limit: the rest of the file is not read
                         continue
                     record = item.record + 1
                     if isinstance(item, Skipped):

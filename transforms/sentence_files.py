@@ -45,7 +45,7 @@ class _ReadFile(StageFn):
         with FileSystems.open(path) as handle:
             for number, raw in enumerate(handle):
                 if number == self.limit:
-                    return   # --limit: the rest of the file is not read
+                    break   # --limit: the rest of the file is not read
                 self.count("in", lang)
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 ident, text = parse_line(line, bucc) if line.strip() else ("", "")
