@@ -7,6 +7,8 @@ collected here and written with the run: DIR/rejects/<stage>/ and DIR/accounts/.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import apache_beam as beam
 
 from parabeam import schemas
@@ -94,8 +96,18 @@ def write_accounts(staged: list[Staged], cfg: MineConfig) -> None:
      | "WriteAccounts" >> WriteByKey(layout.root, lambda _tally: "accounts", schemas.ACCOUNTS))
 
 
-def mine_store(store: beam.PCollection, staged: list[Staged], cfg: MineConfig) -> None:
-    """Sentence store -> DIR/sentences, DIR/bitext, DIR/rejects and DIR/accounts (with the earlier stages')."""
+def scratch_neighbours(store: beam.PCollection, staged: list[Staged], cfg: MineConfig):
+    """Sentence rows -> (neighbour blocks of every direction, encoder slug): everything embedded (through
+    the cache), sharded, indexed and searched."""
+    _vectors, shards, indexes, slug = embed_and_index(store, staged, cfg)
+    return neighbours(shards, indexes, cfg), slug
+
+
+def mine_store(store: beam.PCollection, staged: list[Staged], cfg: MineConfig,
+               neighbours_of: Callable = scratch_neighbours) -> None:
+    """Sentence store -> DIR/sentences, DIR/bitext, DIR/rejects and DIR/accounts (with the earlier stages').
+    `neighbours_of(store, staged, cfg)` gives the neighbour blocks and the encoder slug: from scratch, or a
+    refresh's incremental ones (pipeline/refresh.py)."""
     layout = RunLayout(cfg.output)
     store |= "KeepLangs" >> beam.Filter(lambda row, langs: row["lang"] in langs, set(cfg.langs))
     boilerplate = store | "DropBoilerplate" >> DropBoilerplate(
@@ -104,8 +116,8 @@ def mine_store(store: beam.PCollection, staged: list[Staged], cfg: MineConfig) -
     store = boilerplate.main
     store | "WriteStore" >> WriteByKey(layout.sentences, lambda row: row["lang"], schemas.SENTENCES,
                                        spread=lambda row: row["id"])
-    _vectors, shards, indexes, slug = embed_and_index(store, staged, cfg)
-    mined = neighbours(shards, indexes, cfg) | "Margin" >> MarginMine(
+    blocks, slug = neighbours_of(store, staged, cfg)
+    mined = blocks | "Margin" >> MarginMine(
         cfg.pairs, cfg.margin, cfg.retrieval, threshold_of(cfg),
         fallback=get_encoder(cfg.encoder).default_threshold, choices_path=layout.thresholds)
     bitext = (mined.pairs, store) | "Bitext" >> ToBitext(slug, max_score=cfg.max_score,

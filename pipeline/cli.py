@@ -194,15 +194,16 @@ def run_refresh(args: argparse.Namespace, beam_args: list[str]) -> dict | None:
     state = StateLayout(args.state)
     output = state.release(release).root
     # A killed refresh's leftovers: not in the ledger, so nothing refers to them.
-    remove_folders([output, state.store(release)])
+    remove_folders([output, state.store(release), state.knn(release).root])
     cfg = MineConfig(output=output, inputs=tuple(new), **crawl,
                      **{**mining, "embedding_cache": args.embedding_cache or state.cache})
     run = execute(cfg, options, lambda p: refresh.build_refresh(p, cfg, args.state, release, parents, cfg.max_urls),
                   {"command": "refresh", "runner": args.runner, "release": release,
-                   "parent": parents[-1] if parents else None, "listing": listing, "new_shards": new}, args.quiet)
+                   "parent": parents[-1] if parents else None, "listing": listing, "new_shards": new}, args.quiet,
+                  finish=lambda run: {**run, "refresh": refresh.refresh_record(args.state, release)})
     require_read(run, "read")  # before the ledger: shards nothing could be read from are tried again next time
     with FileSystems.create(state.release(release).manifest) as handle:
-        handle.write(json.dumps({key: run[key] for key in ("release", "parent", "listing", "new_shards",
+        handle.write(json.dumps({key: run[key] for key in ("release", "parent", "listing", "new_shards", "refresh",
                                                            "parameters", "stages")}, indent=2).encode())
     ledger["releases"].append({"release": release, "shards": new, "parent": run["parent"]})
     refresh.commit_ledger(args.state, ledger)

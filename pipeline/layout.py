@@ -10,6 +10,13 @@ A run (DIR):                          A refresh state (STATE):
   DIR/accounts/                         per-(stage, what, lang) counts written by the job
   DIR/thresholds.jsonl                  per-pair threshold and estimated precision, written by the job
   DIR/run.json, DIR/report.html         run.json last: its presence marks a finished run
+
+A refresh state also keeps, per release, what the next refresh mines incrementally (STATE/knn/<release>/):
+  embeddings/<encoder>/<lang>/          embedding shards this release added (earlier ones stay where they are)
+  index/<encoder>/<lang>/               index shards this release added; a trained index when it (re)trained
+  neighbours/<encoder>/<q>-<t>/         every query shard's merged top-k block (ids, sims) per direction
+  knn.json                              the release's kNN state: per language its kind, trained index, size
+                                        trained for and every shard (old and new); per direction its blocks
 """
 from __future__ import annotations
 
@@ -94,3 +101,24 @@ class StateLayout(NamedTuple):
 
     def release(self, release: str) -> RunLayout:
         return RunLayout(FileSystems.join(self.root, "releases", release))
+
+    def knn(self, release: str) -> "KnnLayout":
+        """The kNN state a release keeps for the next refresh."""
+        return KnnLayout(FileSystems.join(self.root, "knn", release))
+
+
+class KnnLayout(NamedTuple):
+    root: str
+
+    def embeddings(self, encoder_slug: str) -> str:
+        return FileSystems.join(self.root, "embeddings", encoder_slug)
+
+    def index(self, encoder_slug: str) -> str:
+        return FileSystems.join(self.root, "index", encoder_slug)
+
+    def neighbours(self, encoder_slug: str) -> str:
+        return FileSystems.join(self.root, "neighbours", encoder_slug)
+
+    @property
+    def manifest(self) -> str:
+        return FileSystems.join(self.root, "knn.json")

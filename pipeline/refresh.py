@@ -1,10 +1,19 @@
 """`parabeam refresh`: process only the crawl shards a state's ledger has not seen, add their sentences to
-the store, embed only texts the cache has not seen, re-mine the whole corpus and write a new release.
+the store, and mine incrementally: only sentences that are not in the last release's embedding shards are
+embedded (through the cache) and go into new shards of the same trained index; new queries are searched
+against every index shard, old queries against the new shards only, and their stored top-k lists are merged
+with what that finds (transforms/incremental.py). Margins, thresholds and bitext are recomputed from all the
+merged lists, so the release is what mining everything from scratch gives (exactly, with a flat index; with
+IVF, with the release's trained index). A language whose index is trained for too small a corpus
+(knn.needs_retrain), whose sentences left the corpus, or that has no stored state is mined in full; run.json's
+`refresh` says which and why.
 
 State layout (any Beam filesystem):
   STATE/ledger.json                  releases so far, each with the shards it added (the commit point)
   STATE/store/<release>/<lang>/      sentence-store part added by that release's shards
   STATE/embedding-cache/             content-addressed vectors shared by all releases
+  STATE/knn/<release>/               embedding and index shards it added, every query shard's neighbour
+                                     block, knn.json (the kNN state the next refresh starts from)
   STATE/releases/<release>/          bitext, sentences, rejects, run.json, manifest.json, report.html
 
 The ledger is rewritten only after a release is complete, so a failed or killed refresh leaves the ledger as
@@ -21,12 +30,15 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadAllFromParquet
 
 from parabeam import schemas
-from parabeam.pipeline.build import mine_store, sentence_store
+from parabeam.pipeline.build import cache_location, mine_store, sentence_store
 from parabeam.pipeline.config import MineConfig
 from parabeam.pipeline.layout import StateLayout
 from parabeam.transforms import stages
 from parabeam.transforms.accounting import StageFn, apply_stage
 from parabeam.transforms.dedup import MergeSentences
+from parabeam.transforms.embedding_store import encoder_slug
+from parabeam.transforms.encoders import get_encoder
+from parabeam.transforms.incremental import IncrementalNeighbours, KnnState, read_state
 from parabeam.transforms.write import WriteByKey
 
 COMMON_CRAWL_ROOT = "s3://commoncrawl/"
@@ -114,9 +126,40 @@ class _CountInFn(StageFn):
         yield (row["lang"], row["id"]), row
 
 
+def parent_state(state: str, parents: list[str]) -> KnnState | None:
+    """The kNN state of the last release, None before the first (or when it kept none)."""
+    return read_state(StateLayout(state).knn(parents[-1]).manifest) if parents else None
+
+
+def incremental_neighbours(state: str, release: str, parents: list[str]):
+    """mine_store's neighbours_of for a refresh: IncrementalNeighbours on the last release's kNN state."""
+    parent = parent_state(state, parents)
+
+    def neighbours_of(store: beam.PCollection, staged: list, cfg: MineConfig):
+        encoder = get_encoder(cfg.encoder)
+        slug = encoder_slug(encoder.name, encoder.version)
+        refreshed = store | "Refresh" >> IncrementalNeighbours(
+            parent, StateLayout(state).knn(release), slug, pairs=cfg.pairs, k=cfg.k, nprobe=cfg.nprobe,
+            index=cfg.index, encoder=cfg.encoder, cache=cache_location(cfg), batch_chars=cfg.batch_chars,
+            dim=encoder.dim, memory_budget=cfg.memory_budget, accelerator=cfg.accelerator,
+            torch_accelerator=cfg.accelerator if encoder.uses_torch else None)
+        staged.append(refreshed.embedded)
+        return refreshed.blocks, slug
+    return neighbours_of
+
+
+def refresh_record(state: str, release: str) -> dict:
+    """run.json's `refresh`: per language, how the release mined it (incremental, or full and why), its
+    sentences, new and removed ones, and the corpus size its index is built for."""
+    knn = read_state(StateLayout(state).knn(release).manifest)
+    return {lang: {key: value for key, value in mode._asdict().items() if key != "lang"}
+            for lang, mode in sorted(knn.modes.items())} if knn else {}
+
+
 def build_refresh(p: beam.Pipeline, cfg: MineConfig, state: str, release: str, parents: list[str],
                   max_urls: int) -> None:
-    """New shards -> store part of `release`; all parts -> merged store -> mined release."""
+    """New shards -> store part of `release`; all parts -> merged store -> release mined incrementally on the
+    last release's kNN state."""
     layout = StateLayout(state)
     new_store, staged = sentence_store(p, cfg)
     new_store | "WriteStorePart" >> WriteByKey(layout.store(release), lambda row: row["lang"], schemas.SENTENCES,
@@ -127,4 +170,4 @@ def build_refresh(p: beam.Pipeline, cfg: MineConfig, state: str, release: str, p
     keyed = apply_stage((new_store, old_parts) | "AllParts" >> beam.Flatten(), "KeyById", _CountInFn())
     merged = apply_stage(keyed.main | "Merge" >> beam.CombinePerKey(MergeStoreRows(max_urls)), "StoreRow",
                          _MergedRowFn())
-    mine_store(merged.main, staged + [keyed, merged], cfg)
+    mine_store(merged.main, staged + [keyed, merged], cfg, incremental_neighbours(state, release, parents))

@@ -95,9 +95,9 @@ def dry_run(pipeline: beam.Pipeline, run: dict) -> dict:
 
 
 def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], run: dict,
-            quiet: bool = False) -> dict:
+            quiet: bool = False, finish: Callable[[dict], dict] | None = None) -> dict:
     """Run the pipeline, check that every stage's records add up, then write DIR/run.json (last: its
-    presence marks a finished run) and the report."""
+    presence marks a finished run) and the report. `finish(run)` may add what only the finished job knows."""
     started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
     build(pipeline)
@@ -111,6 +111,8 @@ def execute(cfg: MineConfig, options, build: Callable[[beam.Pipeline], None], ru
     run = {**run, "parameters": {**cfg.as_json(), "threshold": threshold_of(cfg)}, "stages": stages,
            "thresholds": read_thresholds(cfg.output),
            "timings": {"pipeline": round(time.monotonic() - started, 3), **accounts.stage_seconds(counts)}}
+    if finish is not None:
+        run = finish(run)
     problems = accounts.imbalances(stages)
     if problems:
         raise accounts.AccountingError("records do not add up:\n  " + "\n  ".join(problems))

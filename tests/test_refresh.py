@@ -119,14 +119,19 @@ def test_second_refresh_merges_the_old_and_new_store_parts(second_refresh):
 
 
 def test_second_refresh_embeds_only_sentences_it_has_not_seen(second_refresh):
+    """Old sentences' vectors are in the first release's shards: they are not even looked up in the cache."""
     state, _seconds = second_refresh
     seen = {row["text"] for rows in sentences(release_dir(state, "r0001")).values() for row in rows}
     rows = [row for rows in sentences(release_dir(state, "r0002")).values() for row in rows]
     new = sum(row["text"] not in seen for row in rows)
     assert 0 < new < len(rows)
-    stages = run_json(release_dir(state, "r0002"))["stages"]
-    assert (stages["embed_cache"].get("miss", 0), stages["embed_cache"].get("hit", 0)) == (new, len(rows) - new)
+    run = run_json(release_dir(state, "r0002"))
+    stages = run["stages"]
+    assert (stages["embed_cache"].get("miss", 0), stages["embed_cache"].get("hit", 0)) == (new, 0)
     assert stages["embed"]["in"] == new
+    assert {lang: (mode["full"], mode["new"], mode["removed"]) for lang, mode in run["refresh"].items()} == {
+        lang: (False, sum(row["text"] not in seen for row in lang_rows), 0)
+        for lang, lang_rows in sentences(release_dir(state, "r0002")).items()}
 
 
 def test_second_release_is_what_mining_everything_from_scratch_gives(second_refresh, from_scratch):

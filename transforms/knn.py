@@ -364,6 +364,18 @@ def _load_index(path: str) -> faiss.Index:
     return faiss.deserialize_index(np.frombuffer(_read_bytes(path), dtype=np.uint8))
 
 
+def write_block(path: str, block: Neighbours) -> None:
+    """One query shard's neighbour block to an .npz file (a release keeps them for the next refresh)."""
+    write_npz(path, ids=block.ids, sims=block.sims, targets=block.targets, origin=block.origin,
+              shards=np.asarray(block.shards, dtype=str))
+
+
+def read_block(path: str) -> Neighbours:
+    data = read_npz(path)
+    return Neighbours(data["ids"], data["sims"], data["targets"], data["origin"],
+                      tuple(data["shards"].tolist()))
+
+
 class IndexShard(NamedTuple):
     """An embedding shard and the index that holds its vectors: `index` is None for flat (an exact index is
     rebuilt from the vectors when searched); `trained` is the empty trained index every shard of the language
@@ -419,6 +431,10 @@ def _plan(item: tuple[str, Iterable[str]], totals: dict[str, int], kind: str, ro
     return Plan(lang, kind, path)
 
 
+def _untrained(shard: Shard, stored: dict[str, Plan]) -> bool:
+    return shard.lang not in stored
+
+
 class _Populate(beam.DoFn):
     """Embedding shard -> index shard: the trained index filled with this shard's vectors, written to disk.
     A language without a trained plan is flat: its shards need no file."""
@@ -445,33 +461,53 @@ class BuildIndex(beam.PTransform):
     language, languages in parallel, on a sample drawn evenly from its shards that grows with the list count
     (train_size_for(default_nlist(rows)) unless `train_size` is given), then populated shard by shard in
     parallel.
+
+    With `stored` (a PCollection of Plan: trained indexes kept from an earlier release, at most one per
+    language), the shards of those languages are populated from the stored trained index instead: nothing is
+    sampled or trained for them, so their new index shards share the old shards' quantizer (a refresh).
     """
 
-    def __init__(self, root: str, kind: str = "auto", nprobe: int = NPROBE, train_size: int | None = None):
+    def __init__(self, root: str, kind: str = "auto", nprobe: int = NPROBE, train_size: int | None = None,
+                 stored: beam.PCollection | None = None):
         super().__init__()
         self.root, self.kind, self.nprobe, self.train_size = root, kind, nprobe, train_size
+        self.stored = stored
 
     def expand(self, shards):
-        totals = beam.pvalue.AsDict(shards | "Rows" >> beam.Map(lambda shard: (shard.lang, shard.rows))
+        stored = (self.stored if self.stored is not None else shards.pipeline | "NoStoredPlans" >> beam.Create([])
+                  ) | "StoredByLang" >> beam.Map(lambda plan: (plan.lang, plan))
+        to_train = shards | "Untrained" >> beam.Filter(_untrained, beam.pvalue.AsDict(stored))
+        totals = beam.pvalue.AsDict(to_train | "Rows" >> beam.Map(lambda shard: (shard.lang, shard.rows))
                                     | "Total" >> beam.CombinePerKey(sum))
-        plans = (shards
+        plans = (to_train
                  | "Sample" >> beam.FlatMap(_sample, totals, self.kind, self.train_size, self.root)
                  | "Samples" >> beam.GroupByKey()
                  | "Train" >> beam.Map(_plan, totals, self.kind, self.root, self.nprobe)
                  | "ByLang" >> beam.Map(lambda plan: (plan.lang, plan)))
+        plans = (plans, stored) | "AllPlans" >> beam.Flatten()
         return shards | "Populate" >> beam.ParDo(_Populate(self.root), beam.pvalue.AsDict(plans))
+
+
+def to_search(query: Query, index_shards: Iterable[IndexShard], covered: dict) -> list[IndexShard]:
+    """The index shards of the query's target language that its stored neighbour block (if any: `covered`
+    maps (query lang, target lang, query shard path) to the target shards a kept block was searched
+    against) does not cover yet."""
+    done = covered.get((query.shard.lang, query.target, query.shard.path), ())
+    return [index for index in index_shards if index.lang == query.target and index.path not in done]
 
 
 class _Assign(beam.DoFn):
     """Query shard -> one Query per language it is searched against, with its IVF list assignment in that
-    language's index written beside it (assign)."""
+    language's index written beside it (assign), or under `coarse_root` when given (a refresh: the trained
+    index is an earlier release's, whose folder is left alone). A direction whose stored block already covers
+    every index shard of the target gets no Query."""
 
-    def __init__(self, nprobe: int, directions: tuple[tuple[str, str], ...]):
-        self.nprobe, self.directions = nprobe, directions
+    def __init__(self, nprobe: int, directions: tuple[tuple[str, str], ...], coarse_root: str | None = None):
+        self.nprobe, self.directions, self.coarse_root = nprobe, directions, coarse_root
 
-    def process(self, shard: Shard, index_shards: list[IndexShard]) -> Iterator[Query]:
+    def process(self, shard: Shard, index_shards: list[IndexShard], covered: dict) -> Iterator[Query]:
         for source, target in self.directions:
-            if source != shard.lang:
+            if source != shard.lang or not to_search(Query(shard, target, None), index_shards, covered):
                 continue
             trained = {index.trained for index in index_shards if index.lang == target} - {None}
             if not trained:
@@ -479,8 +515,13 @@ class _Assign(beam.DoFn):
                 continue
             (template,) = trained
             sims, lists = assign(_load_index(template), read_shard(shard.path)[1], self.nprobe)
-            name = shard.path.rsplit("/", 1)[-1].replace(".npz", f".{shard.lang}.coarse.npz")
-            path = FileSystems.join(FileSystems.split(template)[0], "coarse", name)
+            if self.coarse_root is None:
+                name = shard.path.rsplit("/", 1)[-1].replace(".npz", f".{shard.lang}.coarse.npz")
+                path = FileSystems.join(FileSystems.split(template)[0], "coarse", name)
+            else:   # query shards of several releases may share a file name: the path's hash tells them apart
+                name = shard.path.rsplit("/", 1)[-1].replace(
+                    ".npz", f".{shard.lang}.{zlib.crc32(shard.path.encode()):08x}.coarse.npz")
+                path = FileSystems.join(self.coarse_root, target, "coarse", name)
             write_npz(path, sims=sims, lists=lists.astype(np.int32))
             yield Query(shard, target, path)
 
@@ -564,22 +605,36 @@ class NearestNeighbours(beam.PTransform):
     same for any number of languages and pairs; every item is its own element, so the search fans out over
     workers; only shard descriptions travel as side inputs, never vectors. With an `accelerator` hint the
     search step asks for GPU workers, where FAISS uses every GPU it sees.
+
+    With `stored` (a refresh), a PCollection of ((query lang, target lang, query shard path), Neighbours)
+    kept from an earlier release: such a block already holds its queries' top-k over the target shards it
+    names (Neighbours.shards), so only the other index shards are searched for that query shard, and the
+    block joins the same top-k merge. Old query shards thus meet only new index shards, and new query shards
+    meet every index shard; the merged blocks equal a search over all of them (with an IVF index: every shard
+    filled from one trained index, as BuildIndex's `stored` plans do). `coarse_root` is where IVF list
+    assignments are written (default: beside the trained index).
     """
 
-    def __init__(self, pairs: Iterable[tuple[str, str]], k: int, nprobe: int, accelerator: str | None = None):
+    def __init__(self, pairs: Iterable[tuple[str, str]], k: int, nprobe: int, accelerator: str | None = None,
+                 stored: beam.PCollection | None = None, coarse_root: str | None = None):
         super().__init__()
         self.directions, self.k, self.nprobe = directions_of(pairs), k, nprobe
         self.hints = {"accelerator": accelerator} if accelerator else {}
+        self.stored, self.coarse_root = stored, coarse_root
 
     def expand(self, pcolls):
         query_shards, index_shards = pcolls
         indexes = beam.pvalue.AsList(index_shards)
-        return (query_shards
-                | "Apart" >> beam.Reshuffle()   # not fused with the shard writer: searches wait on indexes
-                | "Assign" >> beam.ParDo(_Assign(self.nprobe, self.directions), indexes)
-                | "WorkItems" >> beam.FlatMap(
-                    lambda query, indexes: [(query, index) for index in indexes if index.lang == query.target],
-                    indexes)
-                | "Spread" >> beam.Reshuffle()
-                | "Search" >> beam.ParDo(_SearchPair(self.k, self.nprobe)).with_resource_hints(**self.hints)
-                | "Merge" >> beam.CombinePerKey(TopK(self.k)))
+        stored = self.stored if self.stored is not None else query_shards.pipeline | "NoStored" >> beam.Create([])
+        covered = beam.pvalue.AsDict(stored | "Covered" >> beam.MapTuple(lambda key, block: (key, block.shards)))
+        searched = (query_shards
+                    | "Apart" >> beam.Reshuffle()   # not fused with the shard writer: searches wait on indexes
+                    | "Assign" >> beam.ParDo(_Assign(self.nprobe, self.directions, self.coarse_root), indexes,
+                                             covered)
+                    | "WorkItems" >> beam.FlatMap(
+                        lambda query, indexes, covered: [(query, index)
+                                                         for index in to_search(query, indexes, covered)],
+                        indexes, covered)
+                    | "Spread" >> beam.Reshuffle()
+                    | "Search" >> beam.ParDo(_SearchPair(self.k, self.nprobe)).with_resource_hints(**self.hints))
+        return (searched, stored) | "WithStored" >> beam.Flatten() | "Merge" >> beam.CombinePerKey(TopK(self.k))
