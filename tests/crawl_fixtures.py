@@ -183,3 +183,48 @@ def build_two_crawls(root: Path) -> dict:
     write_crawl(root, CRAWL_2, shards_1 + new)
     return {"root": root, "crawl_1": shards_1, "crawl_2": shards_1 + new, "new": new,
             "records": {shard: len(shard_pages) + 1 for shard, shard_pages in pages.items()}}
+
+
+# --- a refresh state's kNN lists against a full search ------------------------------------------------------
+
+def assert_lists_equal_a_full_search(state: Path, release: str, k: int = 4, nprobe: int = 128) -> int:
+    """Every query shard's merged neighbour block of `release` (STATE/knn/<release>) equals one search of
+    its queries over all of the target language's vectors in that release's index: exact for flat, and for
+    IVF the release's trained index filled with every vector (ties by lower id). Also: every current query
+    shard has a block in each direction. Returns how many query sentences were checked."""
+    import numpy as np
+
+    from parabeam.pipeline.layout import StateLayout
+    from parabeam.transforms.embedding_store import read_shard
+    from parabeam.transforms.incremental import read_state
+    from parabeam.transforms.knn import _load_index, build_index, read_block, search, set_nprobe
+
+    knn = read_state(StateLayout(str(state)).knn(release).manifest)
+    assert knn is not None and knn.blocks
+    targets = {}
+    for lang, ls in knn.langs.items():
+        ids, vectors = zip(*(read_shard(shard.path) for shard in ls.shards))
+        ids, vectors = np.concatenate(ids), np.concatenate(vectors)
+        order = np.argsort(ids)                      # positions in id order: ties by lower position = lower id
+        ids, vectors = ids[order], vectors[order]
+        if ls.kind == "flat":
+            index = build_index(vectors, "flat")
+        else:
+            index = _load_index(ls.trained)
+            set_nprobe(index, nprobe)
+            index.add(vectors)
+        targets[lang] = (np.char.encode(ids), index)
+    directions = {(q, t) for q, t, _shard in knn.blocks}
+    assert {(q, t, shard.path) for q, t in directions for shard in knn.langs[q].shards} == set(knn.blocks)
+    checked = 0
+    for (query, target, shard), path in sorted(knn.blocks.items()):
+        block = read_block(path)
+        query_ids, queries = read_shard(shard)
+        assert np.char.decode(block.ids).tolist() == query_ids.tolist()
+        target_ids, index = targets[target]
+        sims, positions = search(index, queries, k)
+        np.testing.assert_array_equal(block.targets, np.where(positions >= 0, target_ids[positions], b""))
+        np.testing.assert_allclose(block.sims, np.where(positions >= 0, sims, np.nan), atol=1e-5)
+        assert set(block.shards) == {s.path for s in knn.langs[target].shards}
+        checked += len(query_ids)
+    return checked

@@ -14,7 +14,8 @@ import pytest
 pytest.register_assert_rewrite("tests.crawl_fixtures")  # it is imported here before pytest_plugins loads it
 
 from parabeam.pipeline.cli import main
-from tests.crawl_fixtures import (CRAWL_1, CRAWL_2, LANGS, ONE_WORKER, any_file_under, assert_same_bitext, bitext,
+from tests.crawl_fixtures import (CRAWL_1, CRAWL_2, LANGS, ONE_WORKER, any_file_under, assert_lists_equal_a_full_search,
+                                  assert_same_bitext, bitext,
                                   build_two_crawls, dataset_rows, kill_when, mine, run_json, start_cli)
 
 pytest_plugins = ["tests.crawl_fixtures"]
@@ -148,3 +149,16 @@ def test_a_refresh_with_nothing_new_does_nothing(crawls, second_refresh, capsys)
     assert main(refresh_args(CRAWL_2, crawls, state)) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert {path: path.read_bytes() for path in state.rglob("*") if path.is_file()} == files
+
+
+def test_second_release_keeps_neighbour_lists_equal_to_a_full_exact_search(second_refresh):
+    """The old queries' stored lists merged with their search over the new shards only, and the new queries'
+    lists, equal one exact search over every target vector; the first release's shards are reused."""
+    state, _seconds = second_refresh
+    assert assert_lists_equal_a_full_search(state, "r0002") == sum(map(len, sentences(release_dir(state, "r0002")).values()))
+    first, second = (json.loads((state / "knn" / release / "knn.json").read_text()) for release in ("r0001", "r0002"))
+    for lang, kept in first["langs"].items():
+        assert kept["kind"] == second["langs"][lang]["kind"] == "flat"
+        old = {shard["path"] for shard in kept["shards"]}
+        assert old < {shard["path"] for shard in second["langs"][lang]["shards"]}
+        assert all("/knn/r0001/" in path for path in old)
