@@ -1,0 +1,188 @@
+"""Incremental refresh with an IVF index (`--index ivf --nprobe 1`, so a search probes one of several lists and
+is not exact), over four crawls of generated German/English sentences, each listing the last one's shards:
+
+  r0001  crawl A, 160 sentences a side: no stored state, so mined in full (IVF4)
+  r0002  + 20 a side: incremental (stopes' table still asks for 4 lists); its lists equal the r0001 trained
+         index filled with every vector
+  r0003  + 180 a side: the corpus passed what the index was trained for (8 lists >= 2 x 4): retrained, full
+  r0004  + 4 pages of one new site repeating an English sentence, which becomes boilerplate and leaves the
+         corpus: English in full, German incremental; lists of both directions still equal a full search
+
+Tests that do not need the Beam graph (the mode rule, the state's JSON) are at the end.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.register_assert_rewrite("tests.crawl_fixtures")
+
+from parabeam.pipeline.cli import main
+from tests.crawl_fixtures import (ONE_WORKER, assert_lists_equal_a_full_search, run_json, write_crawl,
+                                  write_wet_shard)
+
+pytest_plugins = ["tests.crawl_fixtures"]
+
+LANGS = "de,en"
+IVF = ["--index", "ivf", "--nprobe", "1"]
+
+SUBJECTS = [("The old farmer", "Der alte Bauer"), ("My younger sister", "Meine jüngere Schwester"),
+            ("The new teacher", "Der neue Lehrer"), ("Our neighbour", "Unser Nachbar"),
+            ("The tired doctor", "Der müde Arzt"), ("A young student", "Ein junger Student"),
+            ("His grandmother", "Seine Großmutter"), ("The famous painter", "Der berühmte Maler"),
+            ("The bus driver", "Der Busfahrer"), ("Her best friend", "Ihre beste Freundin")]
+VERBS = [("bought", "kaufte"), ("painted", "malte"), ("repaired", "reparierte"), ("sold", "verkaufte"),
+         ("found", "fand"), ("cleaned", "putzte"), ("photographed", "fotografierte"), ("described", "beschrieb")]
+OBJECTS = [("a red bicycle", "ein rotes Fahrrad"), ("the wooden table", "den Holztisch"),
+           ("an old boat", "ein altes Boot"), ("the small garden", "den kleinen Garten"),
+           ("a blue car", "ein blaues Auto"), ("the church tower", "den Kirchturm"),
+           ("a heavy suitcase", "einen schweren Koffer"), ("the kitchen window", "das Küchenfenster")]
+TIMES = [("yesterday morning", "gestern Morgen"), ("last summer", "letzten Sommer"), ("on Sunday", "am Sonntag"),
+         ("after the storm", "nach dem Sturm")]
+
+
+def sentence_pairs() -> list[tuple[str, str]]:
+    """Parallel sentences (en, de), in a fixed shuffled order."""
+    import random
+    pairs = [(f"{s[0]} {v[0]} {o[0]} {t[0]}.", f"{s[1]} {v[1]} {t[1]} {o[1]}.")
+             for s, v, o, t in itertools.product(SUBJECTS, VERBS, OBJECTS, TIMES)]
+    random.Random(7).shuffle(pairs)
+    return pairs
+
+
+def pages(pairs: list[tuple[str, str]], start: int, site: str = "www.gen.example") -> list[tuple[str, str]]:
+    """Three sentences a paragraph, one paragraph a page, each page in both languages (German sentences of a
+    page in another order, so that pages are not line-aligned)."""
+    out = []
+    for i in range(0, len(pairs), 3):
+        chunk = pairs[i:i + 3]
+        out.append((f"https://{site}/en/{start + i}", " ".join(en for en, _de in chunk)))
+        out.append((f"https://{site}/de/{start + i}", " ".join(de for _en, de in reversed(chunk))))
+    return out
+
+
+def shard(crawl: str, n: int) -> str:
+    return f"crawl-data/{crawl}/segments/0000/wet/{crawl}-{n:05d}.warc.wet.gz"
+
+
+CRAWLS = ["GEN-A", "GEN-B", "GEN-C", "GEN-D"]
+
+
+@pytest.fixture(scope="module")
+def crawls(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("gen_crawls")
+    pairs = sentence_pairs()
+    parts = {shard("GEN-A", 0): pages(pairs[:81], 0), shard("GEN-A", 1): pages(pairs[81:160], 81),
+             shard("GEN-B", 0): pages(pairs[160:180], 160),
+             shard("GEN-C", 0): pages(pairs[180:270], 180), shard("GEN-C", 1): pages(pairs[270:360], 270),
+             # one English sentence of crawl A on four pages of one site: boilerplate from now on
+             shard("GEN-D", 0): [(f"https://copy.example.com/{n}", pairs[5][0]) for n in range(4)]
+             + pages(pairs[360:372], 360)}
+    for path, shard_pages in parts.items():
+        write_wet_shard(root / path, shard_pages)
+    listed: list[str] = []
+    for crawl in CRAWLS:
+        listed += [path for path in parts if f"/{crawl}/" in path]
+        write_crawl(root, crawl, list(listed))
+    return root
+
+
+@pytest.fixture(scope="module")
+def state(crawls, tmp_path_factory) -> Path:
+    """The state after the four refreshes."""
+    state = tmp_path_factory.mktemp("gen_state") / "state"
+    for crawl in CRAWLS:
+        assert main(["refresh", "--crawl", crawl, "--crawl-root", str(crawls), "--state", str(state),
+                     "--langs", LANGS, *IVF, *ONE_WORKER]) == 0
+    return state
+
+
+def knn(state: Path, release: str) -> dict:
+    return json.loads((state / "knn" / release / "knn.json").read_text())
+
+
+def modes(state: Path, release: str) -> dict:
+    return run_json(state / "releases" / release)["refresh"]
+
+
+def test_first_release_is_mined_in_full_with_an_ivf_index(state):
+    assert {lang: (mode["full"], mode["reason"]) for lang, mode in modes(state, "r0001").items()} == {
+        "de": (True, "no stored index"), "en": (True, "no stored index")}
+    for lang, kept in knn(state, "r0001")["langs"].items():
+        assert kept["kind"] == "ivf" and "/knn/r0001/" in kept["trained"]
+        assert kept["trained_for"] == modes(state, "r0001")[lang]["sentences"] >= 156   # 4 lists
+    assert_lists_equal_a_full_search(state, "r0001", nprobe=1)
+
+
+def test_a_small_growth_is_refreshed_incrementally_with_the_same_trained_index(state):
+    found = modes(state, "r0002")
+    assert {lang: (mode["full"], mode["new"], mode["removed"]) for lang, mode in found.items()} == {
+        "de": (False, 20, 0), "en": (False, 20, 0)}
+    first, second = knn(state, "r0001"), knn(state, "r0002")
+    for lang in ("de", "en"):
+        assert second["langs"][lang]["trained"] == first["langs"][lang]["trained"]
+        assert second["langs"][lang]["trained_for"] == first["langs"][lang]["trained_for"]
+        old = {shard["path"] for shard in first["langs"][lang]["shards"]}
+        now = {shard["path"] for shard in second["langs"][lang]["shards"]}
+        assert old < now and all("/knn/r0002/" in path for path in now - old)
+    stages = run_json(state / "releases" / "r0002")["stages"]
+    assert stages["embed"]["in"] == 40
+    # an IVF search probing 1 list of 4: equal to the r0001 trained index filled with every vector
+    assert assert_lists_equal_a_full_search(state, "r0002", nprobe=1) == sum(mode["sentences"]
+                                                                               for mode in found.values())
+
+
+def test_growth_past_the_retrain_rule_retrains_and_mines_in_full(state):
+    found = modes(state, "r0003")
+    for lang, mode in found.items():
+        assert mode["full"] and mode["reason"].startswith("retrain: trained for ")
+        assert mode["trained_for"] == mode["sentences"] >= 2 * 156
+    kept = knn(state, "r0003")["langs"]
+    assert all("/knn/r0003/" in kept[lang]["trained"] for lang in kept)
+    assert all("/knn/r0003/" in shard["path"] for lang in kept for shard in kept[lang]["shards"])
+    assert assert_lists_equal_a_full_search(state, "r0003", nprobe=1) == sum(mode["sentences"]
+                                                                               for mode in found.values())
+
+
+def test_a_sentence_leaving_the_corpus_mines_its_language_in_full_and_the_other_incrementally(state):
+    found = modes(state, "r0004")
+    assert (found["en"]["full"], found["en"]["reason"], found["en"]["removed"]) == (
+        True, "sentences left the corpus", 1)
+    assert (found["de"]["full"], found["de"]["new"]) == (False, 12)
+    before, after = knn(state, "r0003")["langs"], knn(state, "r0004")["langs"]
+    assert after["de"]["trained"] == before["de"]["trained"]
+    assert after["en"]["trained"] != before["en"]["trained"]
+    assert assert_lists_equal_a_full_search(state, "r0004", nprobe=1) == sum(mode["sentences"]
+                                                                               for mode in found.values())
+
+
+# ---- pure parts -------------------------------------------------------------------------------------------
+
+def test_the_mode_rule():
+    from parabeam.transforms.incremental import LangState, language_mode
+    flat, ivf = LangState("flat", None, 5_000, ()), LangState("ivf", "t.faiss", 400_000, ())
+    assert language_mode("de", None, 10, 10, 0, "auto", True).reason == "no stored index"
+    assert language_mode("de", flat, 5_500, 500, 0, "auto", False).reason == "kNN parameters changed"
+    assert language_mode("de", flat, 5_500, 500, 1, "auto", True).reason == "sentences left the corpus"
+    assert not language_mode("de", flat, 9_000, 4_000, 0, "auto", True).full
+    assert language_mode("de", flat, 11_000, 6_000, 0, "auto", True).full          # flat -> IVF
+    kept = language_mode("de", ivf, 440_000, 40_000, 0, "auto", True)
+    assert (kept.full, kept.trained_for) == (False, 400_000)
+    retrain = language_mode("de", ivf, 800_000, 400_000, 0, "auto", True)         # stopes: 8,192 -> 16,384 lists
+    assert (retrain.full, retrain.trained_for) == (True, 800_000)
+
+
+def test_state_round_trips_through_json():
+    from parabeam.transforms.incremental import Mode, collect_state, state_from_json, state_to_json
+    from parabeam.transforms.knn import IndexShard
+    shards = [IndexShard("de", "/s/de/a.npz", 3, "ivf", "/s/de/a.faiss", "/t/de.faiss"),
+              IndexShard("en", "/s/en/a.npz", 2, "flat", None, None)]
+    items = [("shard", shard) for shard in shards] + [
+        ("mode", Mode("de", False, "incremental", 3, 1, 0, 2)), ("mode", Mode("en", True, "no stored index", 2, 2, 0, 2)),
+        ("block", ("de", "en", "/s/de/a.npz"), "/b/1.npz"), ("block", ("en", "de", "/s/en/a.npz"), "/b/2.npz")]
+    state = collect_state({"k": 4}, items)
+    assert state.langs["de"].trained_for == 2 and state.langs["en"].kind == "flat"
+    assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state
