@@ -2,6 +2,9 @@
 the same.
 
     python -m benchmarks.refresh [--n 100000] [--new 0.1] [--nprobe 128]
+    python -m benchmarks.refresh --pipeline [--n 10000] [--new 0.1] [--index auto] [--nprobe 128]
+
+With --pipeline it measures the real `parabeam refresh` (below); without, the numpy/FAISS core:
 
 N synthetic muse-shaped sentences a side (corpus.synthetic around the real mUSE vectors, 3% planted
 translations, float16 round trip as the store does) are mined as a release: each side's index trained
@@ -19,11 +22,19 @@ themselves too) and two things are timed in the same process:
 The bitext comparison is against a from-scratch mine that uses the release's trained quantizer (what "the
 same index" returns; its search is the timed one); the retraining is timed apart and counted in from-scratch
 time. This is the numpy/FAISS core of the refresh (one process, FAISS on one thread, so wall time equals
-worker-seconds), not the Beam graph: `parabeam refresh` does not yet keep neighbour lists per release.
+worker-seconds), not the Beam graph.
+
+--pipeline: generated German/English pages (benchmarks/template_text.py: at most 20,480 sentences a side) as
+JSONL crawl shards; `parabeam refresh` makes a first release of N a side (not timed), then the timed one adds
+N x --new a side (incremental: new shards of the same index, old queries x new shards, new queries x all);
+from scratch is `parabeam mine` over every shard with a copy of the embedding cache as it was before the
+refresh, so both embed the same new sentences. Both on the local profile with the machine's workers; the
+bitext is compared pair by pair (scores within 1e-4), as tests/test_refresh.py does.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -68,14 +79,102 @@ def mine(x2y, y2x) -> list[tuple[int, int, float]]:
                   for pair in select(fwd, bwd, "max", MUSE_DEFAULT_THRESHOLD))
 
 
+def write_jsonl(path: Path, pages: list[tuple[str, str]]) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"url": url, "text": text}) + "\n" for url, text in pages))
+    return str(path)
+
+
+def bitext_rows(output: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+    rows = [row for part in sorted((output / "bitext").glob("*/*.parquet")) for row in pq.read_table(part).to_pylist()]
+    return sorted(rows, key=lambda row: (row["src_lang"], row["src_id"], row["tgt_id"]))
+
+
+def same_bitext(left: list[dict], right: list[dict], tolerance: float = 1e-4) -> bool:
+    """Same pairs, texts and directions; scores and cosines within `tolerance` (the encoder's output for a
+    sentence depends slightly on its batch)."""
+    scores = ("score", "cosine")
+    if len(left) != len(right) or not left:
+        return False
+    return all({k: v for k, v in a.items() if k not in scores} == {k: v for k, v in b.items() if k not in scores}
+               and all(abs(a[f] - b[f]) <= tolerance for f in scores) for a, b in zip(left, right))
+
+
+def run_pipeline(args, command: str) -> list[str]:
+    """The real `parabeam refresh` against `parabeam mine` of the grown corpus (module docstring)."""
+    import shutil
+    import tempfile
+
+    from benchmarks.template_text import pages, sentence_pairs
+    from parabeam.pipeline.cli import main as parabeam
+
+    n, added = args.n, round(args.n * args.new)
+    pairs = sentence_pairs()
+    if n + added > len(pairs):
+        raise SystemExit(f"--pipeline has {len(pairs):,} generated sentences a side; asked for {n + added:,}")
+    work = Path(tempfile.mkdtemp(prefix="refresh-bench-"))
+    per_shard = 3_000
+    old = [write_jsonl(work / "crawl" / f"old-{i // per_shard:04d}.jsonl", pages(pairs[i:min(i + per_shard, n)], i))
+           for i in range(0, n, per_shard)]
+    new = [write_jsonl(work / "crawl" / "new-0000.jsonl", pages(pairs[n:n + added], n))]
+    listings = [work / "first.txt", work / "second.txt"]
+    listings[0].write_text("\n".join(old) + "\n")
+    listings[1].write_text("\n".join(old + new) + "\n")
+    state, scratch = work / "state", work / "scratch"
+    mining = ["--langs", "de,en", "--index", args.index, "--nprobe", str(args.nprobe)]
+
+    def refresh(listing: Path) -> None:
+        assert parabeam(["refresh", "--listing", str(listing), "--crawl-root", str(work), "--state", str(state),
+                         *mining, "--quiet"]) == 0
+
+    refresh(listings[0])
+    shutil.copytree(state / "embedding-cache", work / "scratch-cache")
+    clock = time.perf_counter
+    started = clock()
+    refresh(listings[1])
+    refresh_s = clock() - started
+    started = clock()
+    assert parabeam(["mine", *[arg for path in old + new for arg in ("--input", path)], "--output", str(scratch),
+                     "--embedding-cache", str(work / "scratch-cache"), *mining, "--quiet"]) == 0
+    scratch_s = clock() - started
+    modes = json.loads((state / "releases" / "r0002" / "run.json").read_text())["refresh"]
+    identical = same_bitext(bitext_rows(state / "releases" / "r0002"), bitext_rows(scratch))
+    pairs_written = len(bitext_rows(scratch))
+    shutil.rmtree(work)
+    return [f"command: {command}",
+            f"real pipeline: `parabeam refresh` of {n:,} + {added:,} generated sentences a side (--index {args.index}, "
+            f"nprobe {args.nprobe}) against `parabeam mine` of all of them; local profile; wall seconds",
+            "modes: " + "; ".join(f"{lang} {'full (' + m['reason'] + ')' if m['full'] else 'incremental'}, "
+                                  f"{m['new']} new of {m['sentences']}" for lang, m in sorted(modes.items())),
+            f"refresh (read new shards, merge store, embed new, search new x all + old x new, margins): "
+            f"{refresh_s:.1f} s; from scratch (mine everything, same cache): {scratch_s:.1f} s; "
+            f"{pairs_written:,} pairs",
+            machine(),
+            f"refresh: {n} sentences per side, {round(100 * args.new)}% new; refresh {refresh_s:.1f} s, from "
+            f"scratch {scratch_s:.1f} s, share {refresh_s / scratch_s:.3f}; bitext identical: "
+            f"{'yes' if identical else 'no'}"]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100_000, help="sentences per side in the first release")
     parser.add_argument("--new", type=float, default=0.1, help="share of new sentences the refresh adds")
     parser.add_argument("--nprobe", type=int, default=NPROBE)
-    parser.add_argument("--out", type=Path, help="report file (default: results/refresh-<n>.txt)")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="time the real `parabeam refresh` against `parabeam mine` (generated crawl text)")
+    parser.add_argument("--index", default="auto", help="--pipeline: the index kind (auto, flat, ivf)")
+    parser.add_argument("--out", type=Path, help="report file (default: results/refresh-<n>.txt, "
+                                                 "refresh-pipeline-<n>.txt with --pipeline)")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "-m", "benchmarks.refresh", *(sys.argv[1:] if argv is None else argv)])
+    if args.pipeline:
+        lines = run_pipeline(args, command)
+        out = args.out or RESULTS / f"refresh-pipeline-{args.n}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("\n".join(lines) + "\n")
+        print("\n".join(lines), flush=True)
+        return
     faiss.omp_set_num_threads(1)
     n, added = args.n, round(args.n * args.new)
     old_x, old_y = sides(n, seed=n)

@@ -12,7 +12,6 @@ Tests that do not need the Beam graph (the mode rule, the state's JSON) are at t
 """
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.crawl_fixtures")
 
+from benchmarks.template_text import pages, sentence_pairs
 from parabeam.pipeline.cli import main
 from tests.crawl_fixtures import (ONE_WORKER, assert_lists_equal_a_full_search, run_json, write_crawl,
                                   write_wet_shard)
@@ -28,40 +28,6 @@ pytest_plugins = ["tests.crawl_fixtures"]
 
 LANGS = "de,en"
 IVF = ["--index", "ivf", "--nprobe", "1"]
-
-SUBJECTS = [("The old farmer", "Der alte Bauer"), ("My younger sister", "Meine jüngere Schwester"),
-            ("The new teacher", "Der neue Lehrer"), ("Our neighbour", "Unser Nachbar"),
-            ("The tired doctor", "Der müde Arzt"), ("A young student", "Ein junger Student"),
-            ("His grandmother", "Seine Großmutter"), ("The famous painter", "Der berühmte Maler"),
-            ("The bus driver", "Der Busfahrer"), ("Her best friend", "Ihre beste Freundin")]
-VERBS = [("bought", "kaufte"), ("painted", "malte"), ("repaired", "reparierte"), ("sold", "verkaufte"),
-         ("found", "fand"), ("cleaned", "putzte"), ("photographed", "fotografierte"), ("described", "beschrieb")]
-OBJECTS = [("a red bicycle", "ein rotes Fahrrad"), ("the wooden table", "den Holztisch"),
-           ("an old boat", "ein altes Boot"), ("the small garden", "den kleinen Garten"),
-           ("a blue car", "ein blaues Auto"), ("the church tower", "den Kirchturm"),
-           ("a heavy suitcase", "einen schweren Koffer"), ("the kitchen window", "das Küchenfenster")]
-TIMES = [("yesterday morning", "gestern Morgen"), ("last summer", "letzten Sommer"), ("on Sunday", "am Sonntag"),
-         ("after the storm", "nach dem Sturm")]
-
-
-def sentence_pairs() -> list[tuple[str, str]]:
-    """Parallel sentences (en, de), in a fixed shuffled order."""
-    import random
-    pairs = [(f"{s[0]} {v[0]} {o[0]} {t[0]}.", f"{s[1]} {v[1]} {t[1]} {o[1]}.")
-             for s, v, o, t in itertools.product(SUBJECTS, VERBS, OBJECTS, TIMES)]
-    random.Random(7).shuffle(pairs)
-    return pairs
-
-
-def pages(pairs: list[tuple[str, str]], start: int, site: str = "www.gen.example") -> list[tuple[str, str]]:
-    """Three sentences a paragraph, one paragraph a page, each page in both languages (German sentences of a
-    page in another order, so that pages are not line-aligned)."""
-    out = []
-    for i in range(0, len(pairs), 3):
-        chunk = pairs[i:i + 3]
-        out.append((f"https://{site}/en/{start + i}", " ".join(en for en, _de in chunk)))
-        out.append((f"https://{site}/de/{start + i}", " ".join(de for _en, de in reversed(chunk))))
-    return out
 
 
 def shard(crawl: str, n: int) -> str:
