@@ -24,8 +24,8 @@ same index" returns; its search is the timed one); the retraining is timed apart
 time. This is the numpy/FAISS core of the refresh (one process, FAISS on one thread, so wall time equals
 worker-seconds), not the Beam graph.
 
---pipeline: generated German/English pages (benchmarks/template_text.py: at most 20,480 sentences a side) as
-JSONL crawl shards; `parabeam refresh` makes a first release of N a side (not timed), then the timed one adds
+--pipeline: German/English pages as JSONL crawl shards: FLORES devtest and Tatoeba translations (when
+../shared/data holds them) among generated sentences (benchmarks/template_text.py), ~22,500 a side at most; `parabeam refresh` makes a first release of N a side (not timed), then the timed one adds
 N x --new a side (incremental: new shards of the same index, old queries x new shards, new queries x all);
 from scratch is `parabeam mine` over every shard with a copy of the embedding cache as it was before the
 refresh, so both embed the same new sentences. Both on the local profile with the machine's workers; the
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shlex
 import sys
 import time
@@ -101,6 +102,19 @@ def same_bitext(left: list[dict], right: list[dict], tolerance: float = 1e-4) ->
                and all(abs(a[f] - b[f]) <= tolerance for f in scores) for a, b in zip(left, right))
 
 
+def real_pairs() -> list[tuple[str, str]]:
+    """FLORES devtest and Tatoeba English-German translations (../shared/data), when present: the generated
+    sentences are too alike for any to clear the margin threshold, so these are the bitext."""
+    from benchmarks.bucc import DATA, flores_path, read_lines
+    found = []
+    if flores_path(DATA, "en").exists():
+        found += list(zip(read_lines(flores_path(DATA, "en")), read_lines(flores_path(DATA, "de"))))
+    tatoeba = DATA / "tatoeba" / "tatoeba.deu-eng"
+    if tatoeba.with_suffix(".deu-eng.eng").exists():
+        found += list(zip(read_lines(tatoeba.with_suffix(".deu-eng.eng")), read_lines(tatoeba.with_suffix(".deu-eng.deu"))))
+    return found
+
+
 def run_pipeline(args, command: str) -> list[str]:
     """The real `parabeam refresh` against `parabeam mine` of the grown corpus (module docstring)."""
     import shutil
@@ -110,7 +124,8 @@ def run_pipeline(args, command: str) -> list[str]:
     from parabeam.pipeline.cli import main as parabeam
 
     n, added = args.n, round(args.n * args.new)
-    pairs = sentence_pairs()
+    pairs = real_pairs() + sentence_pairs()
+    random.Random(11).shuffle(pairs)
     if n + added > len(pairs):
         raise SystemExit(f"--pipeline has {len(pairs):,} generated sentences a side; asked for {n + added:,}")
     work = Path(tempfile.mkdtemp(prefix="refresh-bench-"))
