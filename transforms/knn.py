@@ -474,9 +474,10 @@ class BuildIndex(beam.PTransform):
         self.stored = stored
 
     def expand(self, shards):
-        stored = (self.stored if self.stored is not None else shards.pipeline | "NoStoredPlans" >> beam.Create([])
-                  ) | "StoredByLang" >> beam.Map(lambda plan: (plan.lang, plan))
-        to_train = shards | "Untrained" >> beam.Filter(_untrained, beam.pvalue.AsDict(stored))
+        to_train = shards
+        if self.stored is not None:
+            stored = self.stored | "StoredByLang" >> beam.Map(lambda plan: (plan.lang, plan))
+            to_train = shards | "Untrained" >> beam.Filter(_untrained, beam.pvalue.AsDict(stored))
         totals = beam.pvalue.AsDict(to_train | "Rows" >> beam.Map(lambda shard: (shard.lang, shard.rows))
                                     | "Total" >> beam.CombinePerKey(sum))
         plans = (to_train
@@ -484,7 +485,8 @@ class BuildIndex(beam.PTransform):
                  | "Samples" >> beam.GroupByKey()
                  | "Train" >> beam.Map(_plan, totals, self.kind, self.root, self.nprobe)
                  | "ByLang" >> beam.Map(lambda plan: (plan.lang, plan)))
-        plans = (plans, stored) | "AllPlans" >> beam.Flatten()
+        if self.stored is not None:
+            plans = (plans, stored) | "AllPlans" >> beam.Flatten()
         return shards | "Populate" >> beam.ParDo(_Populate(self.root), beam.pvalue.AsDict(plans))
 
 
@@ -625,8 +627,8 @@ class NearestNeighbours(beam.PTransform):
     def expand(self, pcolls):
         query_shards, index_shards = pcolls
         indexes = beam.pvalue.AsList(index_shards)
-        stored = self.stored if self.stored is not None else query_shards.pipeline | "NoStored" >> beam.Create([])
-        covered = beam.pvalue.AsDict(stored | "Covered" >> beam.MapTuple(lambda key, block: (key, block.shards)))
+        covered = {} if self.stored is None else beam.pvalue.AsDict(
+            self.stored | "Covered" >> beam.MapTuple(lambda key, block: (key, block.shards)))
         searched = (query_shards
                     | "Apart" >> beam.Reshuffle()   # not fused with the shard writer: searches wait on indexes
                     | "Assign" >> beam.ParDo(_Assign(self.nprobe, self.directions, self.coarse_root), indexes,
@@ -637,4 +639,6 @@ class NearestNeighbours(beam.PTransform):
                         indexes, covered)
                     | "Spread" >> beam.Reshuffle()
                     | "Search" >> beam.ParDo(_SearchPair(self.k, self.nprobe)).with_resource_hints(**self.hints))
-        return (searched, stored) | "WithStored" >> beam.Flatten() | "Merge" >> beam.CombinePerKey(TopK(self.k))
+        if self.stored is not None:
+            searched = (searched, self.stored) | "WithStored" >> beam.Flatten()
+        return searched | "Merge" >> beam.CombinePerKey(TopK(self.k))
