@@ -152,3 +152,59 @@ def test_state_round_trips_through_json():
     state = collect_state({"k": 4}, items)
     assert state.langs["de"].trained_for == 2 and state.langs["en"].kind == "flat"
     assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state
+
+
+# ---- the Beam transform on real embeddings, without the CLI -----------------------------------------------
+
+@pytest.mark.parametrize("kind, nprobe", [("flat", 1), ("ivf", 1024)])
+def test_incremental_neighbours_mine_what_mining_everything_does(kind, nprobe, tmp_path):
+    """IncrementalNeighbours twice (a release of 128 FLORES sentences a side, then 32 more a side, a quarter
+    of them translations) mines, at every margin score, the pairs the in-memory LASER mining of all 160 a side
+    gives. With IVF every list is probed, which makes it exact (the lists-equal-the-same-index property
+    for a partial probe is checked end to end above)."""
+    import numpy as np
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that
+
+    from parabeam.pipeline.layout import StateLayout
+    from parabeam.transforms.embedding_store import encoder_slug, stored_vector
+    from parabeam.transforms.encoders import get_encoder, load_encoder
+    from parabeam.transforms.incremental import IncrementalNeighbours, read_state
+    from parabeam.transforms.margin import MarginMine
+    from tests.helpers import SHARED_DATA
+    from tests.test_mining_beam import BUDGET, expected, same_pairs
+    import apache_beam as beam
+
+    flores = SHARED_DATA / "flores200_devtest"
+    if not flores.is_dir():
+        pytest.skip("needs ../shared/data")
+    texts = {lang: (flores / f"{name}.devtest").read_text(encoding="utf-8").splitlines()
+             for lang, name in (("de", "deu_Latn"), ("en", "eng_Latn"))}
+    texts = {"de": texts["de"][:120] + texts["de"][500:540], "en": texts["en"][:120] + texts["en"][700:740]}
+    rows = {lang: [{"id": f"{lang}{i:04d}", "lang": lang, "text": text, "count": 1, "urls": []}
+                   for i, text in enumerate(lang_texts)] for lang, lang_texts in texts.items()}
+    encoder = load_encoder("muse")
+    vectors = {lang: [{"id": row["id"], "vector": stored_vector(v)} for row, v in
+                      zip(rows[lang], encoder.encode(texts[lang]))] for lang in rows}
+    spec = get_encoder("muse")
+    slug = encoder_slug(spec.name, spec.version)
+    layout = StateLayout(str(tmp_path / "state"))
+
+    def release(name: str, keep, parent):
+        with TestPipeline(runner="FnApiRunner") as p:
+            store = p | "Rows" >> beam.Create([row for lang in rows for i, row in enumerate(rows[lang]) if keep(i)])
+            refreshed = store | "Refresh" >> IncrementalNeighbours(
+                parent, layout.knn(name), slug, pairs=[("de", "en")], k=4, nprobe=nprobe, index=kind,
+                encoder="muse", cache=str(tmp_path / "cache"), batch_chars=20_000, dim=512, memory_budget=BUDGET)
+            mined = refreshed.blocks | "Mine" >> MarginMine([("de", "en")], "ratio", "max", threshold=-np.inf)
+            side = {lang: [v for i, v in enumerate(vectors[lang]) if keep(i)] for lang in vectors}
+            assert_that(mined.pairs, same_pairs(expected(side["de"], side["en"], 4, "ratio", "max")))
+        return read_state(layout.knn(name).manifest)
+
+    first = release("r0001", lambda i: i % 5, None)
+    second = release("r0002", lambda i: True, first)
+    assert {lang: (mode.full, mode.new) for lang, mode in second.modes.items()} == {
+        "de": (False, 32), "en": (False, 32)}
+    for lang in ("de", "en"):
+        assert set(first.langs[lang].shards) < set(second.langs[lang].shards)
+        assert second.langs[lang].trained == first.langs[lang].trained

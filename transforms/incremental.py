@@ -218,6 +218,8 @@ class IncrementalNeighbours(beam.PTransform):
     def expand(self, rows) -> Refreshed:
         p = rows.pipeline
         parent = self.parent or KnnState(self.params, {}, {})
+        mined = {lang for pair in self.pairs for lang in pair}   # a language this release leaves out is let go
+        parent = parent._replace(langs={lang: ls for lang, ls in parent.langs.items() if lang in mined})
         compatible = parent.params == self.params
         stored_index = [shard for ls in parent.langs.values() for shard in ls.shards]
         old_shards = p | "OldShards" >> beam.Create([Shard(s.lang, s.path, s.rows) for s in stored_index])
