@@ -19,6 +19,7 @@ from parabeam.transforms.accounting import REJECT_SAMPLE, StageFn, Staged, apply
 STAGE = stages.DEDUP.name
 JUNK_SHARE = 0.5
 _WHITESPACE = re.compile(r"\s+")
+_NOT_ASCII_LETTERS = re.compile(r"[^A-Za-z]+")
 _URL_OR_EMAIL = re.compile(r"(?:https?://|ftp://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 
 
@@ -30,8 +31,15 @@ _DECOMPOSED_AM = re.compile("|".join(_AM))
 def normalise(text: str) -> str:
     """NFKC (full-width and compatibility forms folded; Thai and Lao AM kept whole), whitespace collapsed,
     stripped."""
-    folded = _DECOMPOSED_AM.sub(lambda match: _AM[match.group()], unicodedata.normalize("NFKC", text))
-    return _WHITESPACE.sub(" ", folded).strip()
+    if not text.isascii():   # ASCII is NFKC already
+        text = _DECOMPOSED_AM.sub(lambda match: _AM[match.group()], unicodedata.normalize("NFKC", text))
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _may_hold_url(text: str) -> bool:
+    """Whether _URL_OR_EMAIL can match at all (every match has "@", "://" or "www." in any case): most
+    sentences have none of them, and the pattern's e-mail branch tries every word."""
+    return "@" in text or "://" in text or "www." in text.lower()
 
 
 def junk_reason(text: str) -> str | None:
@@ -42,10 +50,16 @@ def junk_reason(text: str) -> str | None:
     visible = len(text) - sum(map(str.isspace, text))
     if not visible:
         return "junk"
-    if sum(len(match) for match in _URL_OR_EMAIL.findall(text)) > JUNK_SHARE * visible:
+    if _may_hold_url(text) and sum(len(match) for match in _URL_OR_EMAIL.findall(text)) > JUNK_SHARE * visible:
         return "junk"
-    letters = sum(map(_is_letter_or_mark, text))   # spaces are neither
-    return "junk" if letters <= JUNK_SHARE * visible else None
+    return "junk" if _letters_or_marks(text) <= JUNK_SHARE * visible else None
+
+
+def _letters_or_marks(text: str) -> int:
+    """How many characters of `text` are letters or combining marks (in ASCII: a-z, A-Z)."""
+    if text.isascii():
+        return len(_NOT_ASCII_LETTERS.sub("", text))
+    return sum(map(_is_letter_or_mark, text))
 
 
 def sentence_id(text: str) -> str:
