@@ -63,12 +63,14 @@ def _letters_or_marks(text: str) -> int:
 
 
 def sentence_id(text: str) -> str:
-    """A stable id of the normalised sentence: 16 hex characters (64 bits) of BLAKE2b."""
-    return _normalised_id(normalise(text))
+    """A stable id of the normalised sentence, so that variants of one sentence share it."""
+    return text_id(normalise(text))
 
 
-def _normalised_id(normalised: str) -> str:
-    return hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).hexdigest()
+def text_id(text: str) -> str:
+    """The id of exactly `text`, not normalised: 16 hex characters (64 bits) of BLAKE2b. The embedding cache's
+    key, since texts that normalise alike can still embed differently."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 
 
 class MergeSentences(beam.CombineFn):
@@ -119,7 +121,7 @@ class _CleanFn(StageFn):
             if row:
                 yield row
             return
-        yield (lang, _normalised_id(text)), (text, sentence["url"])
+        yield (lang, text_id(text)), (text, sentence["url"])
 
 
 class _StoreRowFn(StageFn):
