@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import counted
 from parabeam.schemas import SENTENCES
+from parabeam.transforms.lid import DocTexts
 from parabeam.transforms.dedup import (Deduplicate, MergeSentences, junk_reason, normalise, sentence_id,
                                        text_id)
 
@@ -56,7 +57,7 @@ def test_sentence_id_is_stable_and_of_the_normalised_text():
 _REWRITTEN = st.sampled_from(list(" \t\x1c\x85\u3000\u00a0ａ１²ﬁⅫe\u0301\u0e33\u0e4d\u0e32\u0e48\u0eb3\u1100\u1161"))
 
 
-@given(st.text(_REWRITTEN | st.characters()))
+@given(st.text(_REWRITTEN | st.characters(blacklist_categories=("Cs",))))   # decoded text has no lone surrogates
 def test_a_normalised_text_is_its_own_normal_form(text):
     """So a store row's embedding cache key (text_id of its text) is its sentence id, as it was before the
     cache was keyed by exact text: caches from crawl, plain-file and score runs keep their hits."""
@@ -91,7 +92,7 @@ def test_merge_sentences_keeps_distinct_urls_and_empty_groups():
 
 def test_deduplicate_composite_outputs_rejects_and_counters():
     def row(lang, text, url, record=0):
-        return {"lang": lang, "text": text, "url": url, "shard": "s0", "record": record}
+        return DocTexts(url, "s0", record, ((lang, text),))
 
     sentences = [
         row("en", "The museum opens at nine.", "http://b.example/"),

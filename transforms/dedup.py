@@ -15,6 +15,7 @@ import apache_beam as beam
 from parabeam.transforms import stages
 from parabeam.transforms.langs import _is_letter_or_mark
 from parabeam.transforms.accounting import REJECT_SAMPLE, StageFn, Staged, apply_stage, merge_staged
+from parabeam.transforms.lid import DocTexts
 
 STAGE = stages.DEDUP.name
 JUNK_SHARE = 0.5
@@ -110,18 +111,17 @@ class _CleanFn(StageFn):
     def __init__(self, reject_sample: int | None = REJECT_SAMPLE):
         self.reject_sample = reject_sample
 
-    def process(self, sentence: dict[str, Any]) -> Iterator[Any]:
-        lang = sentence["lang"]
-        self.count("in", lang)
-        text = normalise(sentence["text"])
-        reason = junk_reason(text)
-        if reason:
-            row = self.reject(reason, lang=lang, shard=sentence["shard"], record=sentence["record"],
-                              url=sentence["url"], excerpt=text)
-            if row:
-                yield row
-            return
-        yield (lang, text_id(text)), (text, sentence["url"])
+    def process(self, doc: DocTexts) -> Iterator[Any]:
+        for lang, sentence in doc.texts:
+            self.count("in", lang)
+            text = normalise(sentence)
+            reason = junk_reason(text)
+            if reason:
+                row = self.reject(reason, lang=lang, shard=doc.shard, record=doc.record, url=doc.url, excerpt=text)
+                if row:
+                    yield row
+                continue
+            yield (lang, text_id(text)), (text, doc.url)
 
 
 class _StoreRowFn(StageFn):
@@ -136,7 +136,7 @@ class _StoreRowFn(StageFn):
 
 
 class Deduplicate(beam.PTransform):
-    """Sentence rows -> Staged(store rows schemas.SENTENCES, rejects, counts).
+    """DocTexts of sentences -> Staged(store rows schemas.SENTENCES, rejects, counts).
 
     Exact dedup per (lang, id) of the normalised text. Counters per language: dedup/in = sentences
     in, dedup/out = unique sentences, dedup/reject:junk = junk refused, and the duplicates folded
