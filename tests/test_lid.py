@@ -11,7 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.helpers import counted
 from parabeam.transforms.langs import (ENCODER_LANGS, normalise_lang, parse_langs, scaled_chars,
                                        script_of, validate_lang)
-from parabeam.transforms.lid import (IdentifyLanguage, default_model_path, identify, lid_decision,
+from parabeam.transforms.lid import (DocTexts, IdentifyLanguage, default_model_path, identify, lid_decision,
                                      load_lid_model, paragraphs, top_languages)
 
 SAMPLE = Path(__file__).parent / "data" / "lid_sample.tsv"
@@ -152,15 +152,10 @@ def test_identify_language_composite_outputs_rejects_and_counters():
     ]
     pipeline = beam.Pipeline(runner="FnApiRunner")
     kept, rejects, counts = pipeline | beam.Create(docs) | IdentifyLanguage({"de", "cmn"})
-    assert_that(kept | "ProbsInRange" >> beam.Map(
-        lambda row: {key: value for key, value in row.items() if key != "lid_prob"}
-        if 0.5 <= row["lid_prob"] <= 1.0 else row),
-                equal_to([
-                    {"url": "http://a.example/1", "shard": "s0", "record": 0, "lang": "de",
-                     "text": "Das Wetter in Berlin ist heute sonnig und warm."},
-                    {"url": "http://b.example/2", "shard": "s0", "record": 1, "lang": "zh",
-                     "text": "今天北京的天气很好，我们去公园散步吧。"},
-                ]), label="Kept")
+    assert_that(kept, equal_to([
+        DocTexts("http://a.example/1", "s0", 0, (("de", "Das Wetter in Berlin ist heute sonnig und warm."),)),
+        DocTexts("http://b.example/2", "s0", 1, (("zh", "今天北京的天气很好，我们去公园散步吧。"),)),
+    ]), label="Kept")
     assert_that(rejects | beam.Map(lambda r: (r.stage, r.reason, r.lang, r.url, r.excerpt)),
                 equal_to([
                     ("lid", "too_short", "", "http://a.example/1", "Impressum"),   # not identified

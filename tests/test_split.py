@@ -9,6 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.helpers import counted
 from parabeam.transforms.langs import ENCODER_LANGS
+from parabeam.transforms.lid import DocTexts
 from parabeam.transforms.split import SplitSentences, length_reason, split_sentences
 
 FLORES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flores200_devtest"
@@ -107,27 +108,30 @@ def test_length_reason(lang, text, expected):
 
 def test_split_sentences_composite_outputs_rejects_and_counters():
     paragraphs = [
-        {"url": "http://a.example/1", "shard": "s0", "record": 3, "lang": "en", "lid_prob": 0.9,
-         "text": "The museum opens at nine. Fine. Tickets cost ten euros for adults."},
-        {"url": "http://b.example/2", "shard": "s1", "record": 0, "lang": "zh", "lid_prob": 0.8,
-         "text": "他称，他制作了一个门铃。好。"},
+        DocTexts("http://a.example/1", "s0", 3, (
+            ("en", "The museum opens at nine. Fine. Tickets cost ten euros for adults."), ("en", "Fine."))),
+        DocTexts("http://b.example/2", "s1", 0, (("zh", "他称，他制作了一个门铃。好。"),)),
+        DocTexts("http://c.example/3", "s1", 1, (("en", "Too short."),)),   # nothing kept: no element
     ]
     pipeline = beam.Pipeline(runner="FnApiRunner")
     sentences, rejects, counts = pipeline | beam.Create(paragraphs) | SplitSentences()
     assert_that(sentences, equal_to([
-        {"lang": "en", "text": "The museum opens at nine.", "url": "http://a.example/1", "shard": "s0", "record": 3},
-        {"lang": "en", "text": "Tickets cost ten euros for adults.", "url": "http://a.example/1", "shard": "s0",
-         "record": 3},
-        {"lang": "zh", "text": "他称，他制作了一个门铃。", "url": "http://b.example/2", "shard": "s1", "record": 0},
+        DocTexts("http://a.example/1", "s0", 3, (("en", "The museum opens at nine."),
+                                                 ("en", "Tickets cost ten euros for adults."))),
+        DocTexts("http://b.example/2", "s1", 0, (("zh", "他称，他制作了一个门铃。"),)),
     ]), label="Sentences")
     assert_that(rejects | "RejectRows" >> beam.Map(lambda r: r._asdict()), equal_to([
         {"stage": "split", "reason": "too_short", "lang": "en", "shard": "s0", "record": 3,
          "url": "http://a.example/1", "excerpt": "Fine."},
+        {"stage": "split", "reason": "too_short", "lang": "en", "shard": "s0", "record": 3,
+         "url": "http://a.example/1", "excerpt": "Fine."},
         {"stage": "split", "reason": "too_short", "lang": "zh", "shard": "s1", "record": 0,
          "url": "http://b.example/2", "excerpt": "好。"},
+        {"stage": "split", "reason": "too_short", "lang": "en", "shard": "s1", "record": 1,
+         "url": "http://c.example/3", "excerpt": "Too short."},
     ]), label="Rejects")
     assert_that(counted(counts), equal_to(list({
-        "split/in/en": 1, "split/produced/en": 3, "split/out/en": 2, "split/reject:too_short/en": 1,
+        "split/in/en": 3, "split/produced/en": 5, "split/out/en": 2, "split/reject:too_short/en": 3,
         "split/in/zh": 1, "split/produced/zh": 2, "split/out/zh": 1, "split/reject:too_short/zh": 1,
     }.items())), label="Counts")
     pipeline.run().wait_until_finish()

@@ -15,10 +15,12 @@ import apache_beam as beam
 from parabeam.transforms import stages
 from parabeam.transforms.langs import _is_letter_or_mark
 from parabeam.transforms.accounting import REJECT_SAMPLE, StageFn, Staged, apply_stage, merge_staged
+from parabeam.transforms.lid import DocTexts
 
 STAGE = stages.DEDUP.name
 JUNK_SHARE = 0.5
 _WHITESPACE = re.compile(r"\s+")
+_NOT_ASCII_LETTERS = re.compile(r"[^A-Za-z]+")
 _URL_OR_EMAIL = re.compile(r"(?:https?://|ftp://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 
 
@@ -30,8 +32,15 @@ _DECOMPOSED_AM = re.compile("|".join(_AM))
 def normalise(text: str) -> str:
     """NFKC (full-width and compatibility forms folded; Thai and Lao AM kept whole), whitespace collapsed,
     stripped."""
-    folded = _DECOMPOSED_AM.sub(lambda match: _AM[match.group()], unicodedata.normalize("NFKC", text))
-    return _WHITESPACE.sub(" ", folded).strip()
+    if not text.isascii():   # ASCII is NFKC already
+        text = _DECOMPOSED_AM.sub(lambda match: _AM[match.group()], unicodedata.normalize("NFKC", text))
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _may_hold_url(text: str) -> bool:
+    """Whether _URL_OR_EMAIL can match at all (every match has "@", "://" or "www." in any case): most
+    sentences have none of them, and the pattern's e-mail branch tries every word."""
+    return "@" in text or "://" in text or "www." in text.lower()
 
 
 def junk_reason(text: str) -> str | None:
@@ -42,19 +51,27 @@ def junk_reason(text: str) -> str | None:
     visible = len(text) - sum(map(str.isspace, text))
     if not visible:
         return "junk"
-    if sum(len(match) for match in _URL_OR_EMAIL.findall(text)) > JUNK_SHARE * visible:
+    if _may_hold_url(text) and sum(len(match) for match in _URL_OR_EMAIL.findall(text)) > JUNK_SHARE * visible:
         return "junk"
-    letters = sum(map(_is_letter_or_mark, text))   # spaces are neither
-    return "junk" if letters <= JUNK_SHARE * visible else None
+    return "junk" if _letters_or_marks(text) <= JUNK_SHARE * visible else None
+
+
+def _letters_or_marks(text: str) -> int:
+    """How many characters of `text` are letters or combining marks (in ASCII: a-z, A-Z)."""
+    if text.isascii():
+        return len(_NOT_ASCII_LETTERS.sub("", text))
+    return sum(map(_is_letter_or_mark, text))
 
 
 def sentence_id(text: str) -> str:
-    """A stable id of the normalised sentence: 16 hex characters (64 bits) of BLAKE2b."""
-    return _normalised_id(normalise(text))
+    """A stable id of the normalised sentence, so that variants of one sentence share it."""
+    return text_id(normalise(text))
 
 
-def _normalised_id(normalised: str) -> str:
-    return hashlib.blake2b(normalised.encode("utf-8"), digest_size=8).hexdigest()
+def text_id(text: str) -> str:
+    """The id of exactly `text`, not normalised: 16 hex characters (64 bits) of BLAKE2b. The embedding cache's
+    key, since texts that normalise alike can still embed differently."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 
 
 class MergeSentences(beam.CombineFn):
@@ -94,18 +111,17 @@ class _CleanFn(StageFn):
     def __init__(self, reject_sample: int | None = REJECT_SAMPLE):
         self.reject_sample = reject_sample
 
-    def process(self, sentence: dict[str, Any]) -> Iterator[Any]:
-        lang = sentence["lang"]
-        self.count("in", lang)
-        text = normalise(sentence["text"])
-        reason = junk_reason(text)
-        if reason:
-            row = self.reject(reason, lang=lang, shard=sentence["shard"], record=sentence["record"],
-                              url=sentence["url"], excerpt=text)
-            if row:
-                yield row
-            return
-        yield (lang, _normalised_id(text)), (text, sentence["url"])
+    def process(self, doc: DocTexts) -> Iterator[Any]:
+        for lang, sentence in doc.texts:
+            self.count("in", lang)
+            text = normalise(sentence)
+            reason = junk_reason(text)
+            if reason:
+                row = self.reject(reason, lang=lang, shard=doc.shard, record=doc.record, url=doc.url, excerpt=text)
+                if row:
+                    yield row
+                continue
+            yield (lang, text_id(text)), (text, doc.url)
 
 
 class _StoreRowFn(StageFn):
@@ -120,7 +136,7 @@ class _StoreRowFn(StageFn):
 
 
 class Deduplicate(beam.PTransform):
-    """Sentence rows -> Staged(store rows schemas.SENTENCES, rejects, counts).
+    """DocTexts of sentences -> Staged(store rows schemas.SENTENCES, rejects, counts).
 
     Exact dedup per (lang, id) of the normalised text. Counters per language: dedup/in = sentences
     in, dedup/out = unique sentences, dedup/reject:junk = junk refused, and the duplicates folded

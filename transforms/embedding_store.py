@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from parabeam import schemas
 from parabeam.transforms import stages
 from parabeam.transforms.accounting import COUNTS_TAG, StageFn, Staged
-from parabeam.transforms.dedup import sentence_id
+from parabeam.transforms.dedup import text_id
 from parabeam.transforms.embed import Embed, to_float16_row
 from parabeam.transforms.encoders import get_encoder, l2_normalise
 
@@ -263,12 +263,14 @@ class _WriteBucket(beam.DoFn):
 class CachedEmbed(beam.PTransform):
     """Sentence rows -> Staged(embedding rows, rejects, counts), embedding only texts this encoder never embedded before.
 
-    The cache is keyed by the exact text, per encoder name and version, and lives on any Beam filesystem
-    (layout above: sorted files per key bucket). Sentences are grouped by bucket and each group reads only its
-    bucket's files, and in them only the row groups that can hold its keys. New vectors are added as one
-    folder per run, one sorted file per bucket that got any (none when every sentence was a hit). When the
-    cache holds more than COMPACT_AFTER_PARTS files it is compacted (compact_cache) before the pipeline is
-    built; `parabeam cache compact` does it on demand.
+    The cache is keyed by the id of exactly the text the encoder is given (dedup.text_id), per encoder name and
+    version: not by the sentence id, which is of the normalised text, because a text need not be normalised
+    (BUCC-format sentence files keep the user's text) and an encoder may embed two texts that normalise alike
+    differently. It lives on any Beam filesystem (layout above: sorted files per key bucket). Sentences are
+    grouped by bucket and each group reads only its bucket's files, and in them only the row groups that can
+    hold its keys. New vectors are added as one folder per run, one sorted file per bucket that got any (none
+    when every sentence was a hit). When the cache holds more than COMPACT_AFTER_PARTS files it is compacted
+    (compact_cache) before the pipeline is built; `parabeam compact-cache` does it on demand.
     """
 
     def __init__(self, encoder: str, cache_root: str, batch_chars: int, accelerator: str | None = None,
@@ -286,7 +288,7 @@ class CachedEmbed(beam.PTransform):
             parts = cache_parts(self.cache_dir)
         looked_up = (rows
                      | "Key" >> beam.Map(lambda row: (lambda key: (cache_bucket(key), {**row, "key": key}))(
-                         sentence_id(row["text"])))
+                         text_id(row["text"])))
                      | "ByBucket" >> beam.GroupByKey()
                      | "Lookup" >> beam.ParDo(_Lookup(parts)).with_outputs("miss", COUNTS_TAG, main="hit"))
         embedded = looked_up.miss | "Embed" >> Embed(self.encoder, batch_chars=self.batch_chars,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import apache_beam as beam
 import fasttext
@@ -21,6 +21,16 @@ DEFAULT_THRESHOLD = 0.5
 # In English characters; CJK/Korean/Thai paragraphs are scaled by script density (langs.SCRIPT_DENSITY),
 # so a Chinese paragraph needs 7 characters, a Japanese one 9: the same amount of text.
 DEFAULT_MIN_CHARS = 20
+
+
+class DocTexts(NamedTuple):
+    """One document's texts, (lang, text) each in document order: its paragraphs after LID, its sentences
+    after splitting. A document travels as one element through LID, splitting and cleaning (fused in one
+    worker), not one element per paragraph or sentence: Beam's per-element cost is paid per page."""
+    url: str
+    shard: str
+    record: int
+    texts: tuple[tuple[str, str], ...]
 
 
 def default_model_path() -> str:
@@ -134,7 +144,8 @@ class _IdentifyFn(StageFn):
         self._model = load_lid_model(self._model_path)
 
     def process(self, doc: dict[str, Any]) -> Iterator[Any]:
-        for text, lang, prob, reason in identify_paragraphs(self._model, doc["text"] or "", self._decide):
+        kept = []
+        for text, lang, _prob, reason in identify_paragraphs(self._model, doc["text"] or "", self._decide):
             self.count("in", lang)
             if reason:
                 row = self.reject(reason, lang=lang, shard=doc["shard"], record=doc["record"],
@@ -143,12 +154,13 @@ class _IdentifyFn(StageFn):
                     yield row
                 continue
             self.count("out", lang)
-            yield {"url": doc["url"], "shard": doc["shard"], "record": doc["record"],
-                   "lang": lang, "text": text, "lid_prob": prob}
+            kept.append((lang, text))
+        if kept:
+            yield DocTexts(doc["url"], doc["shard"], doc["record"], tuple(kept))
 
 
 class IdentifyLanguage(beam.PTransform):
-    """Documents -> Staged(paragraph rows {url, shard, record, lang, text, lid_prob}, rejects).
+    """Documents -> Staged(DocTexts of the kept paragraphs, one per document that kept any; rejects; counts).
 
     Counters are per paragraph and language (the predicted one, rejects included):
     lid/in/<lang> = lid/out/<lang> + lid/reject:<reason>/<lang>. Paragraphs too short to identify are

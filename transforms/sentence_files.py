@@ -23,7 +23,11 @@ def is_bucc(lines: Iterable[str]) -> bool:
 
 
 def parse_line(line: str, bucc: bool) -> tuple[str, str]:
-    """(id, text); plain lines get the content id the crawl mode would give the same sentence."""
+    """(id, text); plain lines get the content id the crawl mode would give the same sentence.
+
+    BUCC lines keep their text as given (stripped, not normalised): the bitext shows it beside the user's ids,
+    and NFKC would change it (`m²` to `m2`, `，` to `,`). It is embedded as it is, and cached under that text.
+    """
     if bucc:
         ident, text = line.split("\t", 1)
         return ident.strip(), text.strip()

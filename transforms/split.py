@@ -18,7 +18,7 @@ from parabeam.transforms import stages
 from parabeam.transforms.accounting import REJECT_SAMPLE, StageFn, Staged, apply_stage
 from parabeam.transforms.checks import sentence_reason
 from parabeam.transforms.langs import SCRIPT_DENSITY, script_of
-from parabeam.transforms.lid import load_lid_model
+from parabeam.transforms.lid import DocTexts, load_lid_model
 
 STAGE = stages.SPLIT.name
 # In English characters, scaled per script (langs.SCRIPT_DENSITY): 15 keeps "Thank you very much."
@@ -116,25 +116,28 @@ class _SplitFn(StageFn):
     def setup(self) -> None:
         self._model = load_lid_model(self._lid_model)
 
-    def process(self, paragraph: dict[str, Any]) -> Iterator[Any]:
-        lang = paragraph["lang"]
-        self.count("in", lang)
-        for text in split_sentences(lang, paragraph["text"]):
-            self.count("produced", lang)
-            reason = length_reason(lang, text) or sentence_reason(lang, text, self._model)
-            if reason:
-                row = self.reject(reason, lang=lang, shard=paragraph["shard"],
-                                  record=paragraph["record"], url=paragraph["url"], excerpt=text)
-                if row:
-                    yield row
-                continue
-            self.count("out", lang)
-            yield {"lang": lang, "text": text, "url": paragraph["url"],
-                   "shard": paragraph["shard"], "record": paragraph["record"]}
+    def process(self, doc: DocTexts) -> Iterator[Any]:
+        kept = []
+        for lang, paragraph in doc.texts:
+            self.count("in", lang)
+            for text in split_sentences(lang, paragraph):
+                self.count("produced", lang)
+                reason = length_reason(lang, text) or sentence_reason(lang, text, self._model)
+                if reason:
+                    row = self.reject(reason, lang=lang, shard=doc.shard, record=doc.record, url=doc.url,
+                                      excerpt=text)
+                    if row:
+                        yield row
+                    continue
+                self.count("out", lang)
+                kept.append((lang, text))
+        if kept:
+            yield doc._replace(texts=tuple(kept))
 
 
 class SplitSentences(beam.PTransform):
-    """Paragraphs -> Staged(sentence rows {lang, text, url, shard, record}, rejects).
+    """DocTexts of paragraphs -> Staged(DocTexts of the kept sentences, one per document that kept any; rejects;
+    counts).
 
     Splitting fans out, so the units differ: split/in/<lang> counts paragraphs, split/produced/<lang>
     the sentences they split into, split/out/<lang> the sentences kept and split/reject:<reason>/<lang>
