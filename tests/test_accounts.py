@@ -47,11 +47,11 @@ def _rejecting(reject_sample):
     fn = _Fn()
     fn.reject_sample = reject_sample
     fn.start_bundle()
-    rows = [fn.reject(reason, shard=f"s{i % 2}", record=i)
-            for i in range(50) for reason in ("too_short", "bad_json")]
+    rows = [row for i in range(50) for reason in ("too_short", "bad_json")
+            for row in fn.reject(reason, shard=f"s{i % 2}", record=i)]
     tallies = [out.value.value for out in fn.finish_bundle()]
     counts = {tally.what: tally.n for tally in tallies if tally.what != BUSY}
-    return [row.value for row in rows if row is not None], counts
+    return [row.value for row in rows], counts
 
 
 def test_routine_rejects_are_counted_exactly_but_written_up_to_a_sample_per_reason_and_shard():

@@ -95,18 +95,18 @@ class StageFn(beam.DoFn):
         self._tally[(what, lang or "")] += n
 
     def reject(self, reason: str, *, lang: str = "", shard: str = "", record: int = -1, url: str = "",
-               excerpt: Any = "") -> beam.pvalue.TaggedOutput | None:
-        """Count a refused record and return its reject row for the REJECTS_TAG output, or None for a routine
-        reason (ROUTINE_REASONS) whose sample of rows for this shard and bundle is full: yield it only if set.
-        Errors always get their row."""
+               excerpt: Any = "") -> tuple[beam.pvalue.TaggedOutput, ...]:
+        """Count a refused record and return the reject rows to yield (`yield from self.reject(...)`): its row
+        for the REJECTS_TAG output, or none for a routine reason (ROUTINE_REASONS) whose sample of rows for this
+        shard and bundle is full. Errors always get their row."""
         self.count(f"reject:{reason}", lang)
         if reason in ROUTINE_REASONS and self.reject_sample is not None:
             key = (reason, shard)
             if self._sampled[key] >= self.reject_sample:
-                return None
+                return ()
             self._sampled[key] += 1
-        return beam.pvalue.TaggedOutput(REJECTS_TAG, Reject(self.stage, reason, lang, shard, record, url,
-                                                            excerpt_of(excerpt)))
+        return (beam.pvalue.TaggedOutput(REJECTS_TAG, Reject(self.stage, reason, lang, shard, record, url,
+                                                             excerpt_of(excerpt))),)
 
     def finish_bundle(self) -> Iterator:
         self._tally[(BUSY, "")] += round(1000 * (time.perf_counter() - self._started))
@@ -156,9 +156,7 @@ class _FilterFn(StageFn):
         self.count("in", lang)
         reason = self.decide(element)
         if reason:
-            row = self.reject(reason, lang=lang, **self.describe(element))
-            if row:
-                yield row
+            yield from self.reject(reason, lang=lang, **self.describe(element))
             return
         self.count("out", lang)
         yield element

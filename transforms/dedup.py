@@ -117,9 +117,7 @@ class _CleanFn(StageFn):
             text = normalise(sentence)
             reason = junk_reason(text)
             if reason:
-                row = self.reject(reason, lang=lang, shard=doc.shard, record=doc.record, url=doc.url, excerpt=text)
-                if row:
-                    yield row
+                yield from self.reject(reason, lang=lang, shard=doc.shard, record=doc.record, url=doc.url, excerpt=text)
                 continue
             yield (lang, text_id(text)), (text, doc.url)
 

@@ -142,7 +142,7 @@ class _Route(StageFn):
             row = result.row
             self.count("in", row["lang"])
             urls = row.get("urls") or [""]
-            yield self.reject("embed_failed", lang=row["lang"], url=urls[0], excerpt=row["text"])
+            yield from self.reject("embed_failed", lang=row["lang"], url=urls[0], excerpt=row["text"])
         else:
             self.count("in", result["lang"])
             self.count("out", result["lang"])

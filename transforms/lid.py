@@ -148,10 +148,8 @@ class _IdentifyFn(StageFn):
         for text, lang, _prob, reason in identify_paragraphs(self._model, doc["text"] or "", self._decide):
             self.count("in", lang)
             if reason:
-                row = self.reject(reason, lang=lang, shard=doc["shard"], record=doc["record"],
-                                  url=doc["url"], excerpt=text)
-                if row:
-                    yield row
+                yield from self.reject(reason, lang=lang, shard=doc["shard"], record=doc["record"], url=doc["url"],
+                                       excerpt=text)
                 continue
             self.count("out", lang)
             kept.append((lang, text))

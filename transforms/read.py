@@ -218,11 +218,11 @@ class _MatchFiles(StageFn):
             paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
         except Exception as error:  # any filesystem's failure must become a reject, not a crash
             self.count("in")
-            yield self.reject("read_error", shard=pattern, excerpt=f"{type(error).__name__}: {error}")
+            yield from self.reject("read_error", shard=pattern, excerpt=f"{type(error).__name__}: {error}")
             return
         if not paths:
             self.count("in")
-            yield self.reject("missing_file", shard=pattern, excerpt=pattern)
+            yield from self.reject("missing_file", shard=pattern, excerpt=pattern)
         yield from paths
 
 
@@ -251,11 +251,11 @@ class _ReadFile(StageFn):
                     if isinstance(item, Skipped):
                         self.count(f"skipped:{item.kind}")
                     else:
-                        yield self.reject(item.reason, shard=path, record=item.record, url=item.url,
-                                     excerpt=item.excerpt)
+                        yield from self.reject(item.reason, shard=path, record=item.record, url=item.url,
+                                          excerpt=item.excerpt)
         except Exception as error:  # a reader bug or I/O failure must not kill the job
             self.count("in")
-            yield self.reject("read_error", shard=path, record=record, excerpt=f"{type(error).__name__}: {error}")
+            yield from self.reject("read_error", shard=path, record=record, excerpt=f"{type(error).__name__}: {error}")
 
 
 class _Source:

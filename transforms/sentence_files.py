@@ -54,7 +54,7 @@ class _ReadFile(StageFn):
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 ident, text = parse_line(line, bucc) if line.strip() else ("", "")
                 if not text:
-                    yield self.reject("empty_line", lang=lang, shard=path, record=number)
+                    yield from self.reject("empty_line", lang=lang, shard=path, record=number)
                     continue
                 yield (lang, ident), (text, path, number)
 
@@ -71,8 +71,8 @@ class _Unique(StageFn):
             if other_text == text:
                 self.count("merged:duplicate", lang)
             else:
-                yield self.reject("duplicate_id", lang=lang, shard=path, record=number,
-                                        excerpt=f"{ident}\t{other_text}")
+                yield from self.reject("duplicate_id", lang=lang, shard=path, record=number,
+                                             excerpt=f"{ident}\t{other_text}")
         self.count("out", lang)
         yield {"id": ident, "lang": lang, "text": text, "count": sum(1 for line in lines if line[0] == text),
                "urls": []}

@@ -124,10 +124,8 @@ class _SplitFn(StageFn):
                 self.count("produced", lang)
                 reason = length_reason(lang, text) or sentence_reason(lang, text, self._model)
                 if reason:
-                    row = self.reject(reason, lang=lang, shard=doc.shard, record=doc.record, url=doc.url,
-                                      excerpt=text)
-                    if row:
-                        yield row
+                    yield from self.reject(reason, lang=lang, shard=doc.shard, record=doc.record, url=doc.url,
+                                           excerpt=text)
                     continue
                 self.count("out", lang)
                 kept.append((lang, text))
