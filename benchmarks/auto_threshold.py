@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import bucc
+from benchmarks.publish import publish
 from benchmarks.quality import MINE_PAIRS, PRESETS, mine_set
 from parabeam.pipeline.calibrate import choose
 from parabeam.transforms.encoders import MUSE_DEFAULT_THRESHOLD
@@ -55,10 +56,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(lines[-1], flush=True)
             lines.append(f"{preset:>6} mean F1 without sw-en: fixed 1.40 {np.mean(f1s['fixed']):.3f}, auto "
                          f"{np.mean(f1s['auto']):.3f}, best {np.mean(f1s['best']):.3f}")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(f"$ python -m benchmarks.auto_threshold --out {args.out}\n{text}\n", encoding="utf-8")
+    publish("auto_threshold", "\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

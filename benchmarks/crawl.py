@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from benchmarks.bucc import DATA, WET, flores_path, read_lines
+from benchmarks.publish import publish
 from benchmarks.retention import pack
 from parabeam.pipeline.cli import main as parabeam
 from parabeam.pipeline.export import dataset_parts
@@ -144,10 +145,7 @@ def main(argv: list[str] | None = None) -> None:
                         f"{sum(row['no_gold_side'] for row in rows)} of {mined} mined "
                         f"({sum(row['no_gold_side'] for row in rows) / max(mined, 1):.1%})")
             print("\n".join(text[-len(rows) - 3:]), flush=True)
-    result = "\n".join(text)
-    if args.out:
-        Path(args.out).write_text(f"$ python -m benchmarks.crawl --out {args.out}\n{result}\n", encoding="utf-8")
-    print(result)
+    publish("crawl", "\n".join(text), args.out)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import random
-from pathlib import Path
 
 import numpy as np
 
 from benchmarks.bucc import DATA, flores_path, read_lines
+from benchmarks.publish import publish
 from parabeam.transforms.encoders import MUSE_DEFAULT_THRESHOLD, load_encoder
 from parabeam.transforms.knn import knn
 from parabeam.transforms.margin import best_candidates, neighbourhood_means, select
@@ -98,10 +98,7 @@ def main(argv: list[str] | None = None) -> None:
                      f"{mean['best_f1'] - mean['auto_f1']:.3f}, largest {gap['auto_f1']:.3f}); auto (guarded): F1 "
                      f"{mean['g_f1']:.3f} (mean gap {mean['best_f1'] - mean['g_f1']:.3f}, largest {gap['g_f1']:.3f}), "
                      f"est P {mean['g_est_p']:.3f} vs true P {mean['g_true_p']:.3f}; est weight {mean['weight']:.3f}")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(f"$ python -m benchmarks.threshold --out {args.out}\n{text}\n", encoding="utf-8")
+    publish("threshold", "\n".join(lines), args.out)
 
 
 if __name__ == "__main__":
