@@ -23,6 +23,7 @@ from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, NamedTuple
+from urllib.parse import urlparse
 
 from parabeam.transforms.dedup import junk_reason, normalise
 from parabeam.transforms.lid import identify, lid_decision, load_lid_model, paragraphs
@@ -81,23 +82,33 @@ def parse_pair(pair: str) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=2)
-def web_sentences(data: Path) -> dict[str, tuple[str, ...]]:
-    """The WET excerpt's sentences in LANGS, as the pipeline would keep them (LID, split, length, junk)."""
+def web_sentences_by_host(data: Path) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The WET excerpt's sentences in LANGS, as the pipeline would keep them (LID, split, length, junk), per
+    language and page host ({lang: {host: sentences}}; a sentence is listed under the first host it is on)."""
     model = load_lid_model()
-    found: dict[str, dict[str, None]] = defaultdict(dict)
+    found: dict[str, dict[str, dict[str, None]]] = defaultdict(lambda: defaultdict(dict))
+    seen: set[tuple[str, str]] = set()
     with open(data / WET, "rb") as f:
         for doc in read_warc(str(data / WET), f):
             if not isinstance(doc, dict):
                 continue
+            host = urlparse(doc["url"]).netloc
             for text in paragraphs(doc["text"]):
                 lang, prob = identify(model, text)
                 if lid_decision(lang, prob, text, langs=LANGS):
                     continue
                 for sentence in split_sentences(lang, text):
                     sentence = " ".join(sentence.split())
-                    if not (length_reason(lang, sentence) or junk_reason(sentence)):
-                        found[lang][sentence] = None
-    return {lang: tuple(texts) for lang, texts in found.items()}
+                    if (lang, sentence) not in seen and not (length_reason(lang, sentence) or junk_reason(sentence)):
+                        seen.add((lang, sentence))
+                        found[lang][host][sentence] = None
+    return {lang: {host: tuple(texts) for host, texts in hosts.items()} for lang, hosts in found.items()}
+
+
+def web_sentences(data: Path) -> dict[str, tuple[str, ...]]:
+    """The WET excerpt's sentences in LANGS, as the pipeline would keep them (LID, split, length, junk)."""
+    return {lang: tuple(text for texts in hosts.values() for text in texts)
+            for lang, hosts in web_sentences_by_host(data).items()}
 
 
 class _Classes:

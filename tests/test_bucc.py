@@ -131,3 +131,31 @@ def test_files_round_trip_through_sentence_file_mode(tmp_path):
         assert_that(rejects, equal_to([]), label="no rejects")
 
 
+
+
+@pytest.mark.parametrize("density", [0.03, 0.10])
+def test_pooled_threshold_sets_hold_gold_only_where_both_sides_hold_it(density):
+    """benchmarks.threshold.pooled_set: equal ids on both sides are the gold, FLORES blocks off the gold go to
+    one side only, one-sided distractor ids never meet, and gold is `density` of the mean side size."""
+    from benchmarks.threshold import pooled_set
+    src, tgt, gold = pooled_set(1012, 1500, 3000, density, seed=1)
+    shared = set(src) & set(tgt)
+    assert len(shared) == gold and shared <= set(range(1012))
+    assert len(src) == len(set(src)) and len(tgt) == len(set(tgt))
+    assert all(1012 <= i < 1012 + 1500 for i in src if i >= 1012)
+    assert all(1012 + 1500 <= i < 1012 + 4500 for i in tgt if i >= 1012)
+    assert gold / ((len(src) + len(tgt)) / 2) == pytest.approx(density, abs=0.002)
+
+
+@needs_data
+def test_threshold_one_sided_distractors_have_no_known_translation_across():
+    """benchmarks.threshold.one_sided: no English distractor is a Tatoeba or ParaCrawl translation of a German
+    one."""
+    from benchmarks.threshold import one_sided
+    german, english = one_sided(DATA, "de")
+    known = {normalise(en) for en in lines(DATA / "tatoeba" / "tatoeba.deu-eng.eng")}
+    rows = [row.split("\t") for row in (DATA / "paracrawl_human_eval" / "sorted.en-de").read_text(
+        encoding="utf-8").splitlines()]
+    known |= {normalise(" ".join(row[2].split())) for row in rows if row[5] != "L"}   # L: not German
+    assert len(german) > 1000 and len(english) > 2000
+    assert not {normalise(text) for text in english} & known
