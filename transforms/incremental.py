@@ -12,7 +12,7 @@ the bitext are then recomputed from all blocks, as a from-scratch mine does.
 A language is mined in full instead (new shards of all its sentences, its index trained again, no stored
 block towards or from it reused) when it has no stored state, when the kNN parameters changed, when
 sentences left its corpus (a stored neighbour may be gone), or when knn.needs_retrain says its index is
-trained for too small a corpus (RETRAIN_LIST_GROWTH: stopes' table asks for twice the lists it has, or a flat
+trained for too small a corpus (RETRAIN_LIST_GROWTH: default_nlist asks for twice the lists it has, or a flat
 index must become IVF). A direction without a stored block (a new pair) is searched in full on its own.
 
 Pure functions above the marker; Beam wiring below it.
