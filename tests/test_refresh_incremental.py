@@ -78,7 +78,7 @@ def test_first_release_is_mined_in_full_with_an_ivf_index(state):
     assert {lang: (mode["full"], mode["reason"]) for lang, mode in modes(state, "r0001").items()} == {
         "de": (True, "no stored index"), "en": (True, "no stored index")}
     for lang, kept in knn(state, "r0001")["langs"].items():
-        assert kept["kind"] == "ivf" and "/knn/r0001/" in kept["trained"]
+        assert kept["kind"] == "ivf" and kept["trained"].startswith("r0001/")
         assert kept["trained_for"] == modes(state, "r0001")[lang]["sentences"] >= 156   # 4 lists
     assert_lists_equal_a_full_search(state, "r0001", nprobe=1)
 
@@ -93,7 +93,7 @@ def test_a_small_growth_is_refreshed_incrementally_with_the_same_trained_index(s
         assert second["langs"][lang]["trained_for"] == first["langs"][lang]["trained_for"]
         old = {shard["path"] for shard in first["langs"][lang]["shards"]}
         now = {shard["path"] for shard in second["langs"][lang]["shards"]}
-        assert old < now and all("/knn/r0002/" in path for path in now - old)
+        assert old < now and all(path.startswith("r0002/") for path in now - old)
     stages = run_json(state / "releases" / "r0002")["stages"]
     assert stages["embed"]["in"] == 40
     # an IVF search probing 1 list of 4: equal to the r0001 trained index filled with every vector
@@ -107,8 +107,8 @@ def test_growth_past_the_retrain_rule_retrains_and_mines_in_full(state):
         assert mode["full"] and mode["reason"].startswith("retrain: trained for ")
         assert mode["trained_for"] == mode["sentences"] >= 2 * 156
     kept = knn(state, "r0003")["langs"]
-    assert all("/knn/r0003/" in kept[lang]["trained"] for lang in kept)
-    assert all("/knn/r0003/" in shard["path"] for lang in kept for shard in kept[lang]["shards"])
+    assert all(kept[lang]["trained"].startswith("r0003/") for lang in kept)
+    assert all(shard["path"].startswith("r0003/") for lang in kept for shard in kept[lang]["shards"])
     assert assert_lists_equal_a_full_search(state, "r0003", nprobe=1) == sum(mode["sentences"]
                                                                                for mode in found.values())
 
@@ -144,14 +144,20 @@ def test_the_mode_rule():
 def test_state_round_trips_through_json():
     from parabeam.transforms.incremental import Mode, collect_state, state_from_json, state_to_json
     from parabeam.transforms.knn import IndexShard
-    shards = [IndexShard("de", "/s/de/a.npz", 3, "ivf", "/s/de/a.faiss", "/t/de.faiss"),
-              IndexShard("en", "/s/en/a.npz", 2, "flat", None, None)]
+    shards = [IndexShard("de", "/s/knn/r1/de/a.npz", 3, "ivf", "/s/knn/r1/de/a.faiss", "/s/knn/r1/de.faiss"),
+              IndexShard("en", "/s/knn/r2/en/a.npz", 2, "flat", None, None)]
     items = [("shard", shard) for shard in shards] + [
         ("mode", Mode("de", False, "incremental", 3, 1, 0, 2)), ("mode", Mode("en", True, "no stored index", 2, 2, 0, 2)),
-        ("block", ("de", "en", "/s/de/a.npz"), "/b/1.npz"), ("block", ("en", "de", "/s/en/a.npz"), "/b/2.npz")]
+        ("block", ("de", "en", "/s/knn/r1/de/a.npz"), "/s/knn/r2/b/1.npz"),
+        ("block", ("en", "de", "/s/knn/r2/en/a.npz"), "/elsewhere/b/2.npz")]
     state = collect_state({"k": 4}, items)
     assert state.langs["de"].trained_for == 2 and state.langs["en"].kind == "flat"
-    assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state
+    written = json.loads(json.dumps(state_to_json(state, "/s/knn")))
+    assert written["langs"]["de"]["shards"][0]["index"] == "r1/de/a.faiss"          # relative to the knn folder
+    assert written["blocks"][1]["block"] == "/elsewhere/b/2.npz"                     # outside it: kept as is
+    assert state_from_json(written, "/s/knn") == state
+    moved = state_from_json(written, "/t/knn")
+    assert moved.langs["de"].trained == "/t/knn/r1/de.faiss" and ("de", "en", "/t/knn/r1/de/a.npz") in moved.blocks
 
 
 # ---- the Beam transform on real embeddings, without the CLI -----------------------------------------------
@@ -188,9 +194,7 @@ def test_incremental_neighbours_mine_what_mining_everything_does(kind, nprobe, t
                       zip(rows[lang], encoder.encode(texts[lang]))] for lang in rows}
     spec = get_encoder("muse")
     slug = encoder_slug(spec.name, spec.version)
-    layout = StateLayout(str(tmp_path / "state"))
-
-    def release(name: str, keep, parent):
+    def release(name: str, keep, parent, layout: StateLayout):
         with TestPipeline(runner="FnApiRunner") as p:
             store = p | "Rows" >> beam.Create([row for lang in rows for i, row in enumerate(rows[lang]) if keep(i)])
             refreshed = store | "Refresh" >> IncrementalNeighbours(
@@ -201,8 +205,12 @@ def test_incremental_neighbours_mine_what_mining_everything_does(kind, nprobe, t
             assert_that(mined.pairs, same_pairs(expected(side["de"], side["en"], 4, "ratio", "max")))
         return read_state(layout.knn(name).manifest)
 
-    first = release("r0001", lambda i: i % 5, None)
-    second = release("r0002", lambda i: True, first)
+    release("r0001", lambda i: i % 5, None, StateLayout(str(tmp_path / "state")))
+    # the state folder moved whole between releases: its manifest's paths are relative, so it still refreshes
+    (tmp_path / "state").rename(tmp_path / "moved")
+    layout = StateLayout(str(tmp_path / "moved"))
+    first = read_state(layout.knn("r0001").manifest)
+    second = release("r0002", lambda i: True, first, layout)
     assert {lang: (mode.full, mode.new) for lang, mode in second.modes.items()} == {
         "de": (False, 32), "en": (False, 32)}
     for lang in ("de", "en"):

@@ -97,22 +97,47 @@ def block_path(root: str, key: Key) -> str:
     return FileSystems.join(root, f"{query}-{target}", name)
 
 
-def state_to_json(state: KnnState) -> dict:
+def knn_root(manifest: str) -> str:
+    """The folder that holds every release's kNN state (STATE/knn) for a release's knn.json: the paths in a
+    manifest are written relative to it, so a state folder can be moved or copied whole."""
+    return FileSystems.split(FileSystems.split(manifest)[0])[0]
+
+
+def _relative(path: str | None, root: str) -> str | None:
+    prefix = root.rstrip("/") + "/"
+    return path[len(prefix):] if path and path.startswith(prefix) else path
+
+
+def _resolved(path: str | None, root: str) -> str | None:
+    """A manifest path as a usable one: relative ones under `root`; absolute ones (states written before
+    paths were relative, or files kept outside the state folder) as they are."""
+    return path if not path or path.startswith("/") or "://" in path else FileSystems.join(root, path)
+
+
+def _shard_paths(shard: IndexShard, convert) -> IndexShard:
+    return shard._replace(path=convert(shard.path), index=convert(shard.index), trained=convert(shard.trained))
+
+
+def state_to_json(state: KnnState, root: str) -> dict:
+    def rel(path):
+        return _relative(path, root)
     return {"params": state.params,
-            "langs": {lang: {"kind": ls.kind, "trained": ls.trained, "trained_for": ls.trained_for,
-                             "shards": [shard._asdict() for shard in sorted(ls.shards)]}
+            "langs": {lang: {"kind": ls.kind, "trained": rel(ls.trained), "trained_for": ls.trained_for,
+                             "shards": [_shard_paths(shard, rel)._asdict() for shard in sorted(ls.shards)]}
                       for lang, ls in sorted(state.langs.items())},
             "modes": {lang: mode._asdict() for lang, mode in sorted(state.modes.items())},
-            "blocks": [{"query": q, "target": t, "shard": shard, "block": path}
+            "blocks": [{"query": q, "target": t, "shard": rel(shard), "block": rel(path)}
                        for (q, t, shard), path in sorted(state.blocks.items())]}
 
 
-def state_from_json(data: dict) -> KnnState:
+def state_from_json(data: dict, root: str) -> KnnState:
+    def res(path):
+        return _resolved(path, root)
     return KnnState(data["params"],
-                    {lang: LangState(ls["kind"], ls["trained"], ls["trained_for"],
-                                     tuple(IndexShard(**shard) for shard in ls["shards"]))
+                    {lang: LangState(ls["kind"], res(ls["trained"]), ls["trained_for"],
+                                     tuple(_shard_paths(IndexShard(**shard), res) for shard in ls["shards"]))
                      for lang, ls in data["langs"].items()},
-                    {(b["query"], b["target"], b["shard"]): b["block"] for b in data["blocks"]},
+                    {(b["query"], b["target"], res(b["shard"])): res(b["block"]) for b in data["blocks"]},
                     {lang: Mode(**mode) for lang, mode in data.get("modes", {}).items()})
 
 
@@ -121,7 +146,7 @@ def read_state(path: str) -> KnnState | None:
     if not FileSystems.exists(path):
         return None
     with FileSystems.open(path) as handle:
-        return state_from_json(json.loads(handle.read()))
+        return state_from_json(json.loads(handle.read()), knn_root(path))
 
 
 def collect_state(params: dict, items: Iterable[tuple]) -> KnnState:
@@ -187,7 +212,8 @@ def _write(key: Key, block: Neighbours, root: str = "") -> tuple:
 
 def _write_state(items: list, params: dict, path: str) -> str:
     with FileSystems.create(path) as handle:
-        handle.write(json.dumps(state_to_json(collect_state(params, items)), indent=2, sort_keys=True).encode())
+        handle.write(json.dumps(state_to_json(collect_state(params, items), knn_root(path)), indent=2,
+                                sort_keys=True).encode())
     return path
 
 
