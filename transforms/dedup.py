@@ -24,14 +24,15 @@ _URL_OR_EMAIL = re.compile(r"(?:https?://|ftp://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[
 
 # NFKC decomposes Thai SARA AM (and Lao AM) into NIKHAHIT + SARA AA, a form Thai text never uses: recompose.
 _AM = {"\u0e4d\u0e32": "\u0e33", "\u0ecd\u0eb2": "\u0eb3"}
-_DECOMPOSED_AM = re.compile("|".join(_AM))
 
 
 def normalise(text: str) -> str:
     """NFKC (full-width and compatibility forms folded; Thai and Lao AM kept whole), whitespace collapsed,
     stripped."""
     if not text.isascii():   # ASCII is NFKC already
-        text = _DECOMPOSED_AM.sub(lambda match: _AM[match.group()], unicodedata.normalize("NFKC", text))
+        text = unicodedata.normalize("NFKC", text)
+        for decomposed, am in _AM.items():   # str.replace: next to nothing where there is none
+            text = text.replace(decomposed, am)
     return " ".join(text.split())
 
 
@@ -42,11 +43,12 @@ def _may_hold_url(text: str) -> bool:
 
 
 def junk_reason(text: str) -> str | None:
-    """`junk` if most of the text is not words: digits, punctuation, symbols, URLs or e-mail addresses.
+    """`junk` if most of a normalised text (`normalise`: its only whitespace is single spaces) is not words:
+    digits, punctuation, symbols, URLs or e-mail addresses.
 
     Letters and combining marks (Thai vowels, Devanagari signs) both count as word characters.
     """
-    visible = sum(map(len, text.split()))
+    visible = len(text) - text.count(" ")
     if not visible:
         return "junk"
     if _may_hold_url(text) and sum(len(match) for match in _URL_OR_EMAIL.findall(text)) > JUNK_SHARE * visible:
