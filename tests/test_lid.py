@@ -9,8 +9,8 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.helpers import counted
-from parabeam.transforms.langs import (ENCODER_LANGS, normalise_lang, parse_langs, scaled_chars,
-                                       script_of, validate_lang)
+from parabeam.transforms.langs import (ENCODER_LANGS, letters_or_marks, normalise_lang, parse_langs,
+                                       scaled_chars, script_of, validate_lang)
 from parabeam.transforms.lid import (DocTexts, IdentifyLanguage, default_model_path, identify, lid_decision,
                                      load_lid_model, paragraphs, top_languages)
 
@@ -79,6 +79,15 @@ def test_encoder_langs():
 ])
 def test_script_of(text, script):
     assert script_of(text) == script
+
+
+@pytest.mark.parametrize("text, count", [
+    ("Hello, world 42!", 10), ("", 0), ("ขอบคุณมากครับ", 13),   # Thai vowel and tone signs are marks
+    ("e\u0301te\u0301", 5), ("Ⅻ ² ½ ①", 0),                 # combining accent: a mark; numbers: neither
+    ("中文，かな。", 4), ("ʻōlelo", 6),                          # modifier letter (Lm) counts
+])
+def test_letters_or_marks(text, count):
+    assert letters_or_marks(text) == count
 
 
 def test_scaled_chars_follows_script_density():

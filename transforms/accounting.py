@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import Counter
+from itertools import repeat
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
@@ -93,6 +94,11 @@ class StageFn(beam.DoFn):
 
     def count(self, what: str, lang: str | None = None, n: int = 1) -> None:
         self._tally[(what, lang or "")] += n
+
+    def count_each(self, what: str, langs: Iterable[str]) -> None:
+        """`count(what, lang)` for every language in `langs` (one per paragraph or sentence of a document), added
+        in one call."""
+        self._tally.update(zip(repeat(what), langs))
 
     def reject(self, reason: str, *, lang: str = "", shard: str = "", record: int = -1, url: str = "",
                excerpt: Any = "") -> tuple[beam.pvalue.TaggedOutput, ...]:

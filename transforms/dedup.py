@@ -13,28 +13,27 @@ from typing import Any, Iterable, Iterator
 import apache_beam as beam
 
 from parabeam.transforms import stages
-from parabeam.transforms.langs import _is_letter_or_mark
+from parabeam.transforms.langs import letters_or_marks
 from parabeam.transforms.accounting import REJECT_SAMPLE, StageFn, Staged, apply_stage, merge_staged
 from parabeam.transforms.lid import DocTexts
 
 STAGE = stages.DEDUP.name
 JUNK_SHARE = 0.5
-_WHITESPACE = re.compile(r"\s+")
-_NOT_ASCII_LETTERS = re.compile(r"[^A-Za-z]+")
 _URL_OR_EMAIL = re.compile(r"(?:https?://|ftp://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 
 
 # NFKC decomposes Thai SARA AM (and Lao AM) into NIKHAHIT + SARA AA, a form Thai text never uses: recompose.
 _AM = {"\u0e4d\u0e32": "\u0e33", "\u0ecd\u0eb2": "\u0eb3"}
-_DECOMPOSED_AM = re.compile("|".join(_AM))
 
 
 def normalise(text: str) -> str:
     """NFKC (full-width and compatibility forms folded; Thai and Lao AM kept whole), whitespace collapsed,
     stripped."""
     if not text.isascii():   # ASCII is NFKC already
-        text = _DECOMPOSED_AM.sub(lambda match: _AM[match.group()], unicodedata.normalize("NFKC", text))
-    return _WHITESPACE.sub(" ", text).strip()
+        text = unicodedata.normalize("NFKC", text)
+        for decomposed, am in _AM.items():   # str.replace: next to nothing where there is none
+            text = text.replace(decomposed, am)
+    return " ".join(text.split())
 
 
 def _may_hold_url(text: str) -> bool:
@@ -44,23 +43,17 @@ def _may_hold_url(text: str) -> bool:
 
 
 def junk_reason(text: str) -> str | None:
-    """`junk` if most of the text is not words: digits, punctuation, symbols, URLs or e-mail addresses.
+    """`junk` if most of a normalised text (`normalise`: its only whitespace is single spaces) is not words:
+    digits, punctuation, symbols, URLs or e-mail addresses.
 
     Letters and combining marks (Thai vowels, Devanagari signs) both count as word characters.
     """
-    visible = len(text) - sum(map(str.isspace, text))
+    visible = len(text) - text.count(" ")
     if not visible:
         return "junk"
     if _may_hold_url(text) and sum(len(match) for match in _URL_OR_EMAIL.findall(text)) > JUNK_SHARE * visible:
         return "junk"
-    return "junk" if _letters_or_marks(text) <= JUNK_SHARE * visible else None
-
-
-def _letters_or_marks(text: str) -> int:
-    """How many characters of `text` are letters or combining marks (in ASCII: a-z, A-Z)."""
-    if text.isascii():
-        return len(_NOT_ASCII_LETTERS.sub("", text))
-    return sum(map(_is_letter_or_mark, text))
+    return "junk" if letters_or_marks(text) <= JUNK_SHARE * visible else None
 
 
 def sentence_id(text: str) -> str:
@@ -93,7 +86,9 @@ class MergeSentences(beam.CombineFn):
     def add_input(self, accumulator, element):
         text, total, urls = accumulator
         new_text, url = element
-        return min(filter(None, (text, new_text))), total + 1, self._smallest((*urls, url))
+        if url and url not in urls and (len(urls) < self._max_urls or url < urls[-1]):   # else urls stay as they are
+            urls = self._smallest((*urls, url))
+        return min(filter(None, (text, new_text))), total + 1, urls
 
     def merge_accumulators(self, accumulators):
         texts, totals, urls = zip(self.create_accumulator(), *accumulators)
@@ -112,8 +107,8 @@ class _CleanFn(StageFn):
         self.reject_sample = reject_sample
 
     def process(self, doc: DocTexts) -> Iterator[Any]:
+        self.count_each("in", (lang for lang, _ in doc.texts))
         for lang, sentence in doc.texts:
-            self.count("in", lang)
             text = normalise(sentence)
             reason = junk_reason(text)
             if reason:

@@ -73,9 +73,25 @@ _SCRIPT_CHARS = {
 _ANY_SCRIPT_CHAR = re.compile("|".join(pattern.pattern for pattern in _SCRIPT_CHARS.values()))
 
 
-@lru_cache(maxsize=None)
-def _is_letter_or_mark(char: str) -> bool:
-    return unicodedata.category(char)[0] in "LM"
+class _LetterOrMark(dict):
+    """Character -> whether it is a letter or a combining mark (Unicode category L or M), filled in as characters
+    are met: a dict lookup per character is what makes counting them cheap."""
+
+    def __missing__(self, char: str) -> bool:
+        self[char] = found = unicodedata.category(char)[0] in "LM"
+        return found
+
+
+_LETTER_OR_MARK = _LetterOrMark()
+_ASCII_LETTERS = bytes(range(ord("A"), ord("Z") + 1)) + bytes(range(ord("a"), ord("z") + 1))
+
+
+def letters_or_marks(text: str) -> int:
+    """How many characters of `text` are letters or combining marks (Thai vowels, Devanagari signs); in ASCII,
+    a-z and A-Z."""
+    if text.isascii():
+        return len(text) - len(text.encode("ascii").translate(None, _ASCII_LETTERS))
+    return sum(map(_LETTER_OR_MARK.__getitem__, text))
 
 
 @lru_cache(maxsize=8192)
@@ -85,7 +101,7 @@ def script_of(text: str) -> str:
     Memoised: a paragraph's or sentence's script is asked for by several filters in a row."""
     if not _ANY_SCRIPT_CHAR.search(text):  # the common case, decided without looking at every character
         return "other"
-    letters = sum(map(_is_letter_or_mark, text))
+    letters = letters_or_marks(text)
     if not letters:
         return "other"
     counts = {name: len(pattern.findall(text)) for name, pattern in _SCRIPT_CHARS.items()}

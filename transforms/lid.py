@@ -144,15 +144,16 @@ class _IdentifyFn(StageFn):
         self._model = load_lid_model(self._model_path)
 
     def process(self, doc: dict[str, Any]) -> Iterator[Any]:
-        kept = []
+        langs, kept = [], []
         for text, lang, _prob, reason in identify_paragraphs(self._model, doc["text"] or "", self._decide):
-            self.count("in", lang)
+            langs.append(lang)
             if reason:
                 yield from self.reject(reason, lang=lang, shard=doc["shard"], record=doc["record"], url=doc["url"],
                                        excerpt=text)
                 continue
-            self.count("out", lang)
             kept.append((lang, text))
+        self.count_each("in", langs)
+        self.count_each("out", (lang for lang, _ in kept))
         if kept:
             yield DocTexts(doc["url"], doc["shard"], doc["record"], tuple(kept))
 

@@ -117,18 +117,19 @@ class _SplitFn(StageFn):
         self._model = load_lid_model(self._lid_model)
 
     def process(self, doc: DocTexts) -> Iterator[Any]:
-        kept = []
+        produced, kept = [], []
         for lang, paragraph in doc.texts:
-            self.count("in", lang)
             for text in split_sentences(lang, paragraph):
-                self.count("produced", lang)
+                produced.append(lang)
                 reason = length_reason(lang, text) or sentence_reason(lang, text, self._model)
                 if reason:
                     yield from self.reject(reason, lang=lang, shard=doc.shard, record=doc.record, url=doc.url,
                                            excerpt=text)
                     continue
-                self.count("out", lang)
                 kept.append((lang, text))
+        self.count_each("in", (lang for lang, _ in doc.texts))
+        self.count_each("produced", produced)
+        self.count_each("out", (lang for lang, _ in kept))
         if kept:
             yield doc._replace(texts=tuple(kept))
 
