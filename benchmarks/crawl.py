@@ -12,7 +12,9 @@ The generated WET file is mined together with the real CC-MAIN excerpt (170 page
 Gold for en-X: the FLORES lines of the documents both hold. A mined pair is correct when both sides come
 from a same gold FLORES line (LineIndex: by normalised text, the splitter's pieces, or containment where
 packing glued or cut lines); recall counts distinct gold lines found. "No gold side": a mined pair
-neither of whose sentences belongs to a gold line of that pair (web text, or a document only one side holds).
+neither of whose sentences belongs to a gold line of that pair (web text, or a document only one side holds);
+the table splits them by where their two sides come from: both from excerpt pages (web), one from each
+(mixed), both FLORES lines of documents only one side holds (flores).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import argparse
 import json
 import random
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +93,7 @@ def evaluate(output: Path, lines: dict[str, list[str]], held: dict[str, set[int]
         gold = {n for doc in both for n in range(doc * BLOCK, min((doc + 1) * BLOCK, len(lines["en"])))}
         index = {"en": LineIndex("en", lines["en"]), lang: LineIndex(lang, lines[lang])}
         mined = [row for path in parts.get(pair, []) for row in pq.read_table(path).to_pylist()]
-        correct, found, no_gold = 0, set(), 0
+        correct, found, no_gold = 0, set(), Counter()   # no gold side, by kind
         for row in mined:
             src, tgt = index["en"](row["src_text"]), index[lang](row["tgt_text"])
             shared = src & tgt & gold
@@ -98,7 +101,7 @@ def evaluate(output: Path, lines: dict[str, list[str]], held: dict[str, set[int]
                 correct += 1
                 found |= shared
             if not (src | tgt) & gold:
-                no_gold += 1
+                no_gold[("web", "mixed", "flores")[bool(src) + bool(tgt)]] += 1
         precision = correct / max(len(mined), 1)
         recall = len(found) / max(len(gold), 1)
         rows.append({"pair": pair, "gold": len(gold), "mined": len(mined), "precision": precision, "recall": recall,
@@ -133,17 +136,20 @@ def main(argv: list[str] | None = None) -> None:
                 row = json.loads(line)
                 chosen[row["pair"]] = (row["threshold"], row["chosen"], row["estimated_precision"])
             text.append(f"--threshold {threshold}")
-            text.append(f"{'pair':>6} {'gold':>5} {'mined':>5} {'P':>6} {'R':>6} {'F1':>6} {'no gold side':>12}  "
-                        "threshold")
+            text.append(f"{'pair':>6} {'gold':>5} {'mined':>5} {'P':>6} {'R':>6} {'F1':>6} {'no gold side':>12} "
+                        f"{'web/mixed/flores':>16}  threshold")
             for row in rows:
                 t, how, est = chosen.get(row["pair"], (None, None, None))
+                kinds = row["no_gold_side"]
                 text.append(f"{row['pair']:>6} {row['gold']:>5} {row['mined']:>5} {row['precision']:>6.3f} "
-                            f"{row['recall']:>6.3f} {row['f1']:>6.3f} {row['no_gold_side']:>12}  "
+                            f"{row['recall']:>6.3f} {row['f1']:>6.3f} {kinds.total():>12} "
+                            f"{'/'.join(str(kinds[kind]) for kind in ('web', 'mixed', 'flores')):>16}  "
                             f"{t:.3f} ({how}, est. P {est if est is None else round(est, 3)})")
             mined = sum(row["mined"] for row in rows)
-            text.append(f"mean F1 {np.mean([row['f1'] for row in rows]):.3f}; no gold side "
-                        f"{sum(row['no_gold_side'] for row in rows)} of {mined} mined "
-                        f"({sum(row['no_gold_side'] for row in rows) / max(mined, 1):.1%})")
+            kinds = sum((row["no_gold_side"] for row in rows), Counter())
+            text.append(f"mean F1 {np.mean([row['f1'] for row in rows]):.3f}; no gold side {kinds.total()} of {mined} "
+                        f"mined ({kinds.total() / max(mined, 1):.1%}; web {kinds['web']}, mixed {kinds['mixed']}, "
+                        f"flores {kinds['flores']})")
             print("\n".join(text[-len(rows) - 3:]), flush=True)
     publish("crawl", "\n".join(text), args.out)
 

@@ -20,18 +20,18 @@ from pathlib import Path
 
 import apache_beam as beam
 
+from parabeam.transforms.accounting import ROUTINE_REASONS
 from parabeam.transforms.dedup import Deduplicate
 from parabeam.transforms.lid import IdentifyLanguage
 from parabeam.transforms.read import ReadDocuments
 from parabeam.transforms.split import SplitSentences
 
 DEFAULT_WET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web" / "CC-MAIN-2017-30_excerpt.warc.wet.gz"
-ROUTINE = {"too_short", "too_long", "unwanted_lang", "low_confidence", "duplicate", "junk", "script_mismatch",
-           "lid_mismatch", "menu", "list", "all_caps", "glued_words", "url", "code"}
 
 
 def _lines(directory: str, name: str) -> list[str]:
-    return [line for path in sorted(Path(directory).glob(f"{name}*")) for line in path.read_text().splitlines()]
+    """JSON lines: split at "\n" only (json.dumps leaves U+0085 and U+2028 raw, and str.splitlines cuts there)."""
+    return [line for path in sorted(Path(directory).glob(f"{name}*")) for line in path.read_text().split("\n") if line]
 
 
 def snapshot(patterns: list[str], root: str = "") -> dict:
@@ -56,7 +56,7 @@ def snapshot(patterns: list[str], root: str = "") -> dict:
     errors = []
     for line in rejects:
         row = json.loads(line)
-        if row[1] not in ROUTINE:
+        if row[1] not in ROUTINE_REASONS:
             row[3], row[6] = (row[3].replace(root, ""), row[6].replace(root, "")) if root else (row[3], row[6])
             errors.append(row)
     return {"store": sorted(store),

@@ -38,10 +38,21 @@ def model():
     ("en", "Home > Software > Utilities > Editors", "menu"),
     ("ru", "Амбра, Древесина, Магнолия, Мускус, Пион, Роза, Сандал, Фрезия", "list"),
     ("zh", "免費A片,AV女優,美女視訊,情色交友,免費AV,色情網站", "list"),
+    ("ru", "Минимальный интернет-трафик ФНС, ПФР, ФСС, Росстат, Росалкоголь,Росприроднадзор", "list"),   # a lead-in
     ("en", "RECEIVE OUR NEWSLETTER AND OTHER IMPORTANT PROMOTIONS!", "all_caps"),
     ("de", "NutzungsbedingungenDatenschutzerklärungImpressum", "glued_words"),
     ("en", "For more information visit www.example.com/offers/index.html", "url"),
     ("en", "Thursday, October 8, 2009", "code"),
+    # A Windows-1252 page read as Latin-1 (WET excerpt, 3d2f.com): "…" and "—" became C1 controls.
+    ("en", "Audio Editor, Audio CD Burner, MP3 CD Burner, Audio\x85Family Cyber Alert 4.18Concerned parents are",
+     "control_chars"),
+    ("en", "\x97 CAD, or computer-aided design, is widely used in a number of industries and industrial sectors",
+     "control_chars"),
+    # Link labels with arrows (WET excerpt).
+    ("en", "←Previous post Next post→", "navigation"),
+    ("ja", "→ 前のページに戻る", "navigation"),
+    ("ru", "➱ Открытки и пожелания к празднику", "navigation"),
+    ("ja", "▲ TOP ▲ ハーネスの取り付け方法について", "navigation"),
     # The sentence's own LID: English inside a French paragraph.
     ("fr", "Leave a Reply Cancel reply. Your email address will not be published.", "lid_mismatch"),
 ])
@@ -60,6 +71,11 @@ def test_junk_is_refused_with_its_reason(model, lang, text, reason):
     ("en", "Obama visits Berlin"),                                # a headline
     ("de", "„Wir kommen morgen wieder“, sagte sie."),
     ("en", "We bought apples, pears, plums and cherries."),
+    ("en", "He said he would visit Paris, Rome, Berlin, Madrid"),   # no end, a long first item, 3 short ones
+    ("en", "Anxiety, bipolar disorder, depression, all of these can co-exist with ADHD, my doctor says"),   # no end
+    ("en", "The night train Paris → Vienna leaves at 19:40\tevery day."),   # an arrow inside, a tab
+    ("ja", "↑の2つは出来れば動画付きでお願いします。"),   # "the two above": arrows written into sentences
+    ("ja", "まぁ気長に(数か月単位で)待っていただければ幸いです(←"),
     ("sw", "Vile vile, wanaume wanahitajika kuvaa suruali zinazofunika magoti."),   # lid.176: fi 0.64
 ])
 def test_real_sentences_pass(model, lang, text):

@@ -99,6 +99,8 @@ def test_scaled_chars_follows_script_density():
 def test_paragraphs_are_non_empty_stripped_lines():
     assert paragraphs("  first line \n\n\t\nsecond\r\nthird  ") == ["first line", "second", "third"]
     assert paragraphs("") == [] and paragraphs("\n \n") == []
+    # U+0085 (a mis-decoded "…" on the web) stays in its line for the sentence checks to see.
+    assert paragraphs("Audio Editor\x85Family Cyber Alert\u2028next") == ["Audio Editor\x85Family Cyber Alert", "next"]
 
 
 def test_identify_every_hand_checked_wet_paragraph(model):

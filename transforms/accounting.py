@@ -37,7 +37,8 @@ BUSY = "busy_ms"
 # Filter outcomes that are the normal work of a stage, not faults in the input: sampled, not written in full.
 ROUTINE_REASONS = frozenset({
     "too_short", "too_long", "unwanted_lang", "low_confidence", "duplicate", "junk", "boilerplate",
-    "script_mismatch", "lid_mismatch", "menu", "list", "all_caps", "glued_words", "url", "code",   # checks
+    "script_mismatch", "lid_mismatch", "control_chars", "navigation", "menu", "list", "all_caps",   # checks
+    "glued_words", "url", "code",
 })
 REJECT_SAMPLE = 20   # reject rows written per routine reason and shard, per bundle
 

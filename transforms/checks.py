@@ -47,10 +47,21 @@ MAX_URL_SHARE = 0.3
 CODE_MAX_WORDS = 8
 CODE_MIN_DIGIT_SHARE = 0.25
 # Lists ("A, B, C, D" without an ending, "A片,色情,成人,做愛"): items of a few words each (English
-# characters, scaled per script).
+# characters, scaled per script), at least LIST_MIN_ITEMS of them; the first item may be longer, with the
+# list's lead-in ("Минимальный интернет-трафик ФНС, ПФР, ФСС, Росстат, Росалкоголь").
 LIST_MIN_ITEMS = 4
 LIST_MAX_ITEM_CHARS = 25
 MENU_MAX_WORDS = 6
+# Control characters are not text. C1 controls (U+0080-U+009F) are what a page in Windows-1252 becomes when
+# read as Latin-1: its dashes, quotes and ellipses ("\x97", "\x85") turn into controls, so the page's
+# punctuation and sentence ends are lost and the "sentences" are run-on teasers cut mid-word
+# ("Audio Editor, Audio CD Burner\x85Family Cyber Alert 4.18Concerned parents are using...").
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")   # not tab, line feed, carriage return
+# Link labels: an arrow or pointing triangle set off by a space at either end ("► 2017", "→ 前のページに戻る",
+# "Next post →"), or arrows at both ends ("←Previous post Next post→"). Arrows written into a sentence stay
+# ("↑の2つは出来れば動画付きでお願いします。", "…待っていただければ幸いです(←").
+_ARROWS = "[\u2190-\u21ff\u25b2-\u25c5\u2794-\u27bf\u27f0-\u27ff\u2900-\u297f]"
+_NAVIGATION = re.compile(f"^{_ARROWS}\\s|\\s{_ARROWS}$|^{_ARROWS}.*{_ARROWS}$")
 
 _SENTENCE_END = re.compile(r"[.!?。！？…;:»\"”’'」』)）]\s*$")
 _MENU_SEPARATOR = re.compile(r"\s[•·>/]\s|\s?\|\s?")   # not « », which French quotes with spaces
@@ -104,8 +115,8 @@ def _glue_points(word: str) -> int:
 
 def _is_list(text: str) -> bool:
     items = [item for item in _LIST_SEPARATOR.split(text.rstrip(",;.、，")) if item]
-    return (not _ends_like_a_sentence(text) and len(items) >= LIST_MIN_ITEMS
-            and all(len(item) <= scaled_chars(LIST_MAX_ITEM_CHARS, item) for item in items))
+    short = [len(item) <= scaled_chars(LIST_MAX_ITEM_CHARS, item) for item in items]
+    return not _ends_like_a_sentence(text) and sum(short) >= LIST_MIN_ITEMS and all(short[1:])
 
 
 def _is_code(words: list[str], text: str) -> bool:
@@ -114,7 +125,12 @@ def _is_code(words: list[str], text: str) -> bool:
 
 
 def junk_shape_reason(text: str) -> str | None:
-    """Why `text` is not a sentence but a menu, a list, shouting, glued navigation, a URL or a code."""
+    """Why `text` is not a sentence but mis-decoded text, a link label, a menu, a list, shouting, glued
+    navigation, a URL or a code."""
+    if _CONTROL.search(text):
+        return "control_chars"
+    if _NAVIGATION.search(text):
+        return "navigation"
     spaced = script_of(text) == "other"
     if len(_MENU_SEPARATOR.split(text)) >= 3 or (
             "|" in text and (not spaced or len(_WORD.findall(text)) <= MENU_MAX_WORDS)):
@@ -139,6 +155,7 @@ def junk_shape_reason(text: str) -> str | None:
 
 def sentence_reason(lang: str, text: str, model: Any = None) -> str | None:
     """None to keep a split sentence, else why not: script_mismatch, lid_mismatch (only with a fastText
-    LID `model`), menu, list, all_caps, glued_words, url or code. The cheap rules run first."""
+    LID `model`), control_chars, navigation, menu, list, all_caps, glued_words, url or code. The cheap rules
+    run first."""
     reason = script_reason(lang, text) or junk_shape_reason(text)
     return reason or (lid_reason(lang, text, model) if model is not None else None)

