@@ -4,8 +4,8 @@
 
 Real part: mUSE vectors of every real sentence in the shared data, all non-English sentences (9 languages)
 as the source side, all English ones as the target side (embeddings cached in a temp .npy); --fractions
-adds random subsamples of both sides. The IVF list count grows with the corpus (knn.default_nlist: one list
-per 40 sentences), so the subsamples show how recall at a fixed nprobe moves as lists multiply.
+adds random subsamples of both sides. The IVF list count grows with the corpus (stopes' table, capped at
+1/39 of the corpus), so the subsamples show how recall at a fixed nprobe moves as lists multiply.
 Synthetic part (--synthetic): larger sides sampled around the real vectors (corpus.synthetic, whose noise
 makes IVF recall at the real sizes match the real recall), with 3% of the target side replaced by
 translations of source vectors (corpus.plant_translations). Far beyond the real vectors' count, synthetic

@@ -13,7 +13,7 @@ mining at mUSE's threshold. Then N x --new sentences a side arrive (their transl
 themselves too) and two things are timed in the same process:
 
 - refresh: the new vectors go into new index shards of the release's trained indexes (needs_retrain says
-  no at 10%: lists grow to ~44 vectors); knn.refresh_lists searches the old queries against the
+  no at 10%: stopes' table keeps the list count); knn.refresh_lists searches the old queries against the
   new shards only and merges with their stored lists, and the new queries against all shards; margins and
   the max selection are recomputed from the merged lists.
 - from scratch: training an index for the grown corpus, filling it, searching every query both ways, the

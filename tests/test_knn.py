@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from parabeam.transforms import knn as knn_module
-from parabeam.transforms.knn import (LIST_SIZE, MAX_NLIST, MIN_POINTS_PER_CENTROID, TRAIN_POINTS_PER_LIST,
-                                    TRAIN_SAMPLE, Neighbours, TopK, assign, build_index, choose_index, default_nlist, knn, merge_topk,
+from parabeam.transforms.knn import (MIN_POINTS_PER_CENTROID, TRAIN_POINTS_PER_LIST, TRAIN_SAMPLE, Neighbours,
+                                    TopK, assign, build_index, choose_index, default_nlist, knn, merge_topk,
                                     search, train_index, train_memory_bytes, train_size_for,
                                     two_level_centroids)
 
@@ -123,22 +123,22 @@ def test_k_is_capped_by_the_number_of_targets():
         merge_topk([], 3)
 
 
-def test_index_choice_flat_up_to_stopes_cutoff_then_lists_of_constant_size():
+def test_index_choice_follows_stopes_table():
     assert choose_index(10_000) == "flat"
     assert choose_index(10_001) == "ivf"
-    sizes = (10_001, 100_000, 400_000, 1_000_000, 5_000_000)
-    assert [default_nlist(n) for n in sizes] == [250, 2_500, 10_000, 25_000, 125_000]
-    assert {n // default_nlist(n) for n in sizes} == {LIST_SIZE}   # so a query scans the same at any size
-    assert default_nlist(10**9) == MAX_NLIST and default_nlist(5) == 1
+    # stopes' table, capped only by the corpus (39 points a list): 10,001 -> 256 lists, 250,001 -> 6,410
+    assert [default_nlist(n) for n in (10_001, 80_000, 80_001, 250_001, 4_000_001, 500_000_001)] == [
+        256, 1024, 2048, 6410, 32768, 262144]
 
 
 def test_training_sample_grows_with_the_list_count():
     # the old fixed 200k sample capped every corpus at 5,128 lists; now the sample follows nlist
-    assert train_size_for(default_nlist(1_000_000)) == 25_000 * TRAIN_POINTS_PER_LIST > 200_000
+    assert default_nlist(1_000_000) == 16_384 and default_nlist(100_000_001) == 131_072
+    assert train_size_for(16_384) == 16_384 * TRAIN_POINTS_PER_LIST > 200_000
     assert train_size_for(10**6) == TRAIN_SAMPLE
     assert all(train_size_for(default_nlist(n)) >= MIN_POINTS_PER_CENTROID * default_nlist(n)
                for n in (20_000, 300_000, 5_000_000, 50_000_000))
-    assert train_memory_bytes(1_000_000, 512, 25_000) < 4e9
+    assert train_memory_bytes(1_000_000, 512, 16_384) < 4e9
 
 
 def test_two_level_kmeans_gives_every_list_a_unit_centroid(unit_vectors):
@@ -187,9 +187,9 @@ def test_ivfpq_finds_near_duplicates(unit_vectors):
     assert (ids[:, 0] == np.arange(200)).mean() > 0.9
 
 
-def test_default_list_count_follows_the_corpus(unit_vectors):
+def test_default_nlist_is_capped_for_small_sets(unit_vectors):
     index = build_index(unit_vectors, "ivf")
-    assert faiss.extract_index_ivf(index).nlist == 15_000 // LIST_SIZE
+    assert faiss.extract_index_ivf(index).nlist == 15_000 // 39
     with pytest.raises(ValueError, match="unknown index kind"):
         build_index(unit_vectors, "hnsw")
 
@@ -241,9 +241,8 @@ def test_refresh_merges_to_a_full_search_and_the_same_bitext(unit_vectors, kind)
 
 def test_retrain_rule():
     from parabeam.transforms.knn import needs_retrain
-    assert not needs_retrain(400_000, 440_000)          # 10% more: lists of ~44 instead of 40
-    assert not needs_retrain(400_000, 799_999)          # up to twice the lists it was trained with
-    assert needs_retrain(400_000, 800_000)
+    assert not needs_retrain(400_000, 440_000)          # 10% more: same 8,192 lists
+    assert needs_retrain(400_000, 800_000)              # stopes asks for 16,384
     assert needs_retrain(9_000, 11_000)                 # flat -> ivf
     assert not needs_retrain(5_000, 50_000, kind="flat")
-    assert not needs_retrain(6_000_000, 60_000_000)     # both at MAX_NLIST
+    assert not needs_retrain(1_000_000, 3_900_000) and needs_retrain(1_000_000, 4_100_000)

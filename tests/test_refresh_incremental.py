@@ -2,7 +2,7 @@
 is not exact), over four crawls of generated German/English sentences, each listing the last one's shards:
 
   r0001  crawl A, 160 sentences a side: no stored state, so mined in full (IVF4)
-  r0002  + 20 a side: incremental (default_nlist still asks for 4 lists); its lists equal the r0001 trained
+  r0002  + 20 a side: incremental (stopes' table still asks for 4 lists); its lists equal the r0001 trained
          index filled with every vector
   r0003  + 180 a side: the corpus passed what the index was trained for (8 lists >= 2 x 4): retrained, full
   r0004  + 4 pages of one new site repeating an English sentence, which becomes boilerplate and leaves the
@@ -137,7 +137,7 @@ def test_the_mode_rule():
     assert language_mode("de", flat, 11_000, 6_000, 0, "auto", True).full          # flat -> IVF
     kept = language_mode("de", ivf, 440_000, 40_000, 0, "auto", True)
     assert (kept.full, kept.trained_for) == (False, 400_000)
-    retrain = language_mode("de", ivf, 800_000, 400_000, 0, "auto", True)         # 10,000 -> 20,000 lists
+    retrain = language_mode("de", ivf, 800_000, 400_000, 0, "auto", True)         # stopes: 8,192 -> 16,384 lists
     assert (retrain.full, retrain.trained_for) == (True, 800_000)
 
 

@@ -12,7 +12,7 @@ the bitext are then recomputed from all blocks, as a from-scratch mine does.
 A language is mined in full instead (new shards of all its sentences, its index trained again, no stored
 block towards or from it reused) when it has no stored state, when the kNN parameters changed, when
 sentences left its corpus (a stored neighbour may be gone), or when knn.needs_retrain says its index is
-trained for too small a corpus (RETRAIN_LIST_GROWTH: default_nlist asks for twice the lists it has, or a flat
+trained for too small a corpus (RETRAIN_LIST_GROWTH: stopes' table asks for twice the lists it has, or a flat
 index must become IVF). A direction without a stored block (a new pair) is searched in full on its own.
 
 Pure functions above the marker; Beam wiring below it.
@@ -204,10 +204,16 @@ def _to_shard(item: tuple[dict, bool], modes: dict[str, Mode]) -> Iterator[dict]
         yield row
 
 
-def _write(key: Key, block: Neighbours, root: str = "") -> tuple:
+def _write(key: Key, block: Neighbours, root: str, knn: str) -> tuple:
+    """A merged block under `root`, the index shards it covers written relative to the kNN folder `knn`."""
     path = block_path(root, key)
-    write_block(path, block)
+    write_block(path, block._replace(shards=tuple(_relative(shard, knn) for shard in block.shards)))
     return "block", key, path
+
+
+def _read(path: str, knn: str) -> Neighbours:
+    block = read_block(path)
+    return block._replace(shards=tuple(_resolved(shard, knn) for shard in block.shards))
 
 
 def _write_state(items: list, params: dict, path: str) -> str:
@@ -275,15 +281,16 @@ class IncrementalNeighbours(beam.PTransform):
         query_shards = (kept_shards, new_shards) | "QueryShards" >> beam.Flatten()
         index_shards = (kept_index, new_index) | "IndexShards" >> beam.Flatten()
         directions = directions_of(self.pairs)
+        knn = knn_root(self.layout.manifest)   # every release's state folder: stored paths are relative to it
         stored_blocks = (p | "StoredBlocks" >> beam.Create(sorted(parent.blocks.items()))
                          | "Usable" >> beam.Filter(lambda item, modes: usable_block(item[0], modes, directions),
                                                    by_lang)
-                         | "ReadBlocks" >> beam.MapTuple(lambda key, path: (key, read_block(path))))
+                         | "ReadBlocks" >> beam.MapTuple(lambda key, path, knn: (key, _read(path, knn)), knn))
         blocks = (query_shards, index_shards) | "KNN" >> NearestNeighbours(
             self.pairs, k=self.k, nprobe=self.nprobe, accelerator=self.accelerator, stored=stored_blocks,
             coarse_root=self.layout.index(self.slug))
 
-        written = blocks | "WriteBlocks" >> beam.MapTuple(_write, self.layout.neighbours(self.slug))
+        written = blocks | "WriteBlocks" >> beam.MapTuple(_write, self.layout.neighbours(self.slug), knn)
         ((index_shards | "ShardItems" >> beam.Map(lambda shard: ("shard", shard)),
           modes | "ModeItems" >> beam.Map(lambda mode: ("mode", mode)), written)
          | "StateItems" >> beam.Flatten()

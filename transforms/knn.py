@@ -24,37 +24,31 @@ from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
 from parabeam.transforms.embedding_store import Shard, read_npz, read_shard, write_npz  # noqa: E402
 
-# stopes (stopes/utils/mining_utils.py: determine_faiss_index_type) uses an exact flat index at 10,000
-# sentences or fewer (faster there, and k-means would lack points), OPQ64,IVFn,PQ64 above.
-FLAT_UP_TO = 10_000
+# stopes (stopes/utils/mining_utils.py: determine_faiss_index_type): sentence count above which each IVF
+# size is used, always as OPQ64,IVFn,PQ64; at 10,000 sentences or fewer an exact flat index is faster and
+# k-means clustering would fail for lack of points. Tried instead (benchmarks/results/scale-list40.txt): one
+# list per 40 sentences with an HNSW quantizer from 16,384 lists. Cheaper at 100k and 400k, no cheaper at 1M
+# (per-query scans still grew 0.89 -> 1.34 ms from 400k to 1M: what grows is the number of index shards each
+# query visits, benchmarks/shard_visits.py), HNSW assignment dearer than flat at 25,000 lists, recall lower.
+STOPES_NLIST = ((500_000_000, 262_144), (100_000_000, 131_072), (10_000_000, 65_536), (4_000_000, 32_768),
+                (700_000, 16_384), (250_000, 8_192), (160_000, 4_096), (80_000, 2_048), (10_000, 1_024))
 PQ_M = 64                  # stopes' OPQ64/PQ64: 64 sub-quantisers
 NPROBE = 128               # stopes' num_probe for mining (mine_indexes/base.yaml)
 TRAIN_SAMPLE = 40_000_000  # stopes' training sample size (TrainFAISSIndexConfig.sample_sz): the cap
 MIN_POINTS_PER_CENTROID = 39  # below this FAISS warns that k-means is under-trained
-# List count: one list per LIST_SIZE sentences, so lists hold ~LIST_SIZE vectors at every corpus size and a
-# query at fixed nprobe scans ~nprobe x LIST_SIZE vectors however large the corpus. stopes' table (1,024 ...
-# 262,144 lists by size band) lets lists grow within a band and across them: ~49 vectors at 400k, ~61 at 1M,
-# 153 at 10M, 763 at 100M; at 1M that made per-query scans 1.56x those at 400k (scale-1m.txt). 40 >=
-# MIN_POINTS_PER_CENTROID, so a corpus can always train its own lists; finer lists did not cost recall on
-# muse-shaped vectors (offline, nprobe 128: 250k with 6,250 lists 0.984, 4,096 lists 0.975).
-LIST_SIZE = 40
-# ...up to stopes' list count for 100M sentences (reached at 5.2M): past it lists grow again, so that the
-# quantizer (MAX_NLIST x dim floats, 256 MB at 512-d, copied into every index shard) and the training sample
-# (TRAIN_POINTS_PER_LIST a list: 8.4M rows, train_memory_bytes ~26 GB on CPU) stay bounded.
-MAX_NLIST = 131_072
 # The training sample grows with the list count: 64 points per list (above FAISS's 39), TRAIN_SAMPLE at most.
 TRAIN_POINTS_PER_LIST = 64
 # Kept for callers that want the old fixed sample; BuildIndex's default is train_size_for(default_nlist(n)).
 DEFAULT_TRAIN_SIZE = 200_000
-# Coarse quantizer: flat (one BLAS matrix product per query batch; its cost grows with the list count, ~15 ns
-# a list per query on one core: 0.25 ms at 16,384 lists) below HNSW_FROM_NLIST lists; from there an HNSW graph
-# over the centroids (FAISS's IVFn_HNSW32), whose cost grows ~log(nlist), both to assign queries and to fill
-# the lists. Its efSearch is HNSW_EF_PER_PROBE x nprobe (>= 64). Measured offline (synthetic muse, 250k,
-# 6,250 lists, one core): flat 0.096 ms a query, HNSW efSearch 128 0.22 ms (recall@4 0.980 vs 0.984), 256
-# 0.29 ms (0.983); so HNSW only from where the flat product costs as much (~16k lists, 650k sentences).
-HNSW_FROM_NLIST = 16_384
+# Coarse quantizer: flat (one BLAS matrix product per query batch: at 16,384 lists ~0.4 ms a query on one
+# core, below the ~1 ms of scanning 128 lists) up to HNSW_FROM_NLIST lists; from there (corpora above 10M,
+# where a flat quantizer would cost more than the scan and grow with the corpus) an HNSW graph over the
+# centroids (FAISS's IVFn_HNSW32), whose cost grows ~log(nlist). Its efSearch is HNSW_EF_PER_PROBE x nprobe.
+# Measured at 100k (2,048 lists, synthetic muse, niced on a loaded 2-core machine): flat assign 0.09 ms/query,
+# HNSW 0.20 ms/query and 8x slower to add vectors; so HNSW only where the flat one stops being cheap.
+HNSW_FROM_NLIST = 65_536
 HNSW_M = 32
-HNSW_EF_PER_PROBE = 1
+HNSW_EF_PER_PROBE = 2
 # Extra neighbours fetched so that ties at the k-th similarity can be resolved by id without re-searching.
 TIE_SLACK = 8
 
@@ -175,9 +169,12 @@ def merge_neighbours(a: Neighbours, b: Neighbours, k: int) -> Neighbours:
 
 
 def default_nlist(n: int) -> int:
-    """IVF list count for a corpus of n sentences: one list per LIST_SIZE sentences (at least one), at most
-    MAX_NLIST. The training sample grows with it (train_size_for)."""
-    return max(1, min(n // LIST_SIZE, MAX_NLIST))
+    """IVF list count for a corpus of n sentences: stopes' table (its smallest, 1024, below its flat cutoff),
+    capped at n / MIN_POINTS_PER_CENTROID so that every list can get enough training points. Nothing else
+    caps it: the training sample grows with it (train_size_for). Lists hold ~30-60 vectors at every size
+    past 80k, so at a fixed nprobe a query scans about the same number of vectors however large the corpus."""
+    nlist = next((nlist for above, nlist in STOPES_NLIST if n > above), STOPES_NLIST[-1][1])
+    return max(1, min(nlist, n // MIN_POINTS_PER_CENTROID))
 
 
 def train_size_for(nlist: int) -> int:
@@ -188,21 +185,20 @@ def train_size_for(nlist: int) -> int:
 def train_memory_bytes(sample_rows: int, dim: int, nlist: int) -> int:
     """Peak memory of train_index on CPU, stated: the sample as float16 as the shards hold it (2 bytes a
     value), its float32 copy (4 bytes) while k-means runs, the labels, and the centroids. At 1M sentences
-    (25,000 lists, the whole 1M as sample, 512-d) ~3 GB; at MAX_NLIST (131,072 lists from 5.2M sentences,
-    8.4M rows) ~26 GB, which is where GPU training (or a smaller TRAIN_POINTS_PER_LIST, >= 39) is meant to
-    take over."""
+    (16,384 lists, 1M-row sample, 512-d) ~3 GB; at stopes' 100M (131,072 lists, 8.4M rows) ~26 GB, which is
+    where GPU training (or a smaller TRAIN_POINTS_PER_LIST, >= 39) is meant to take over."""
     return sample_rows * dim * (2 + 4) + sample_rows * 16 + 2 * nlist * dim * 4
 
 
 def choose_index(n: int) -> str:
-    """Exact `flat` up to FLAT_UP_TO sentences (stopes' cut-off), `ivf` (IVF<default_nlist>,Flat; an HNSW
+    """Exact `flat` up to 10,000 sentences (stopes' cut-off), `ivf` (IVF<default_nlist>,Flat; an HNSW
     quantizer from HNSW_FROM_NLIST lists) above.
 
     stopes switches to OPQ64,IVFn,PQ64 there; we keep full vectors because on real muse embeddings (21.7k x
     11.3k, benchmarks/recall.py) IVF-Flat reaches recall@4 0.985 and 99.9% of exact mining's pairs at
     nprobe 128, and sharding by --memory-budget already bounds each worker's memory. `--index ivfpq` trades
     recall for a 32x smaller index when the index store, not worker memory, is what limits."""
-    return "ivf" if n > FLAT_UP_TO else "flat"
+    return "ivf" if n > STOPES_NLIST[-1][0] else "flat"
 
 
 def _factory(kind: str, nlist: int, m: int) -> str:
@@ -314,7 +310,7 @@ def build_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = Non
 
 # ---- incremental refresh (pure part) ----
 # Retrain rule: an index trained for n sentences keeps its quantizer while the corpus grows, new vectors going
-# into new shards of the same trained index, until default_nlist asks for at least RETRAIN_LIST_GROWTH times
+# into new shards of the same trained index, until stopes' table asks for at least RETRAIN_LIST_GROWTH times
 # as many lists (or another kind): lists then hold up to ~2x the vectors they were trained for, so a query at
 # fixed nprobe scans at most ~2x as many, and a 10%-a-release corpus retrains about every 7 releases.
 RETRAIN_LIST_GROWTH = 2
@@ -464,10 +460,10 @@ class _Populate(beam.DoFn):
 class BuildIndex(beam.PTransform):
     """Embedding shards of every language -> index shards `root/<lang>/...` (IndexShard).
 
-    The kind and list count follow each language's corpus size (choose_index, default_nlist) unless forced.
-    IVF kinds are trained once per language, languages in parallel, on a sample drawn evenly from its shards
-    that grows with the list count (train_size_for(default_nlist(rows)) unless `train_size` is given), then
-    populated shard by shard in parallel.
+    The kind follows each language's corpus size (stopes' table) unless forced. IVF kinds are trained once per
+    language, languages in parallel, on a sample drawn evenly from its shards that grows with the list count
+    (train_size_for(default_nlist(rows)) unless `train_size` is given), then populated shard by shard in
+    parallel.
 
     With `stored` (a PCollection of Plan: trained indexes kept from an earlier release, at most one per
     language), the shards of those languages are populated from the stored trained index instead: nothing is
