@@ -196,10 +196,11 @@ def assert_lists_equal_a_full_search(state: Path, release: str, k: int = 4, npro
 
     from parabeam.pipeline.layout import StateLayout
     from parabeam.transforms.embedding_store import read_shard
-    from parabeam.transforms.incremental import read_state
-    from parabeam.transforms.knn import _load_index, build_index, read_block, search, set_nprobe
+    from parabeam.transforms.incremental import knn_root, read_kept_block, read_state
+    from parabeam.transforms.knn import _load_index, build_index, search, set_nprobe
 
-    knn = read_state(StateLayout(str(state)).knn(release).manifest)
+    manifest = StateLayout(str(state)).knn(release).manifest
+    knn = read_state(manifest)
     assert knn is not None and knn.blocks
     targets = {}
     for lang, ls in knn.langs.items():
@@ -218,7 +219,7 @@ def assert_lists_equal_a_full_search(state: Path, release: str, k: int = 4, npro
     assert {(q, t, shard.path) for q, t in directions for shard in knn.langs[q].shards} == set(knn.blocks)
     checked = 0
     for (query, target, shard), path in sorted(knn.blocks.items()):
-        block = read_block(path)
+        block = read_kept_block(path, knn_root(manifest))
         query_ids, queries = read_shard(shard)
         assert np.char.decode(block.ids).tolist() == query_ids.tolist()
         target_ids, index = targets[target]

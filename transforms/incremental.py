@@ -204,14 +204,15 @@ def _to_shard(item: tuple[dict, bool], modes: dict[str, Mode]) -> Iterator[dict]
         yield row
 
 
-def _write(key: Key, block: Neighbours, root: str, knn: str) -> tuple:
+def _write(key: Key, block: Neighbours, root: str = "", knn: str = "") -> tuple:
     """A merged block under `root`, the index shards it covers written relative to the kNN folder `knn`."""
     path = block_path(root, key)
     write_block(path, block._replace(shards=tuple(_relative(shard, knn) for shard in block.shards)))
     return "block", key, path
 
 
-def _read(path: str, knn: str) -> Neighbours:
+def read_kept_block(path: str, knn: str) -> Neighbours:
+    """A block a release kept, the index shards it covers resolved under the kNN folder `knn`."""
     block = read_block(path)
     return block._replace(shards=tuple(_resolved(shard, knn) for shard in block.shards))
 
@@ -285,7 +286,7 @@ class IncrementalNeighbours(beam.PTransform):
         stored_blocks = (p | "StoredBlocks" >> beam.Create(sorted(parent.blocks.items()))
                          | "Usable" >> beam.Filter(lambda item, modes: usable_block(item[0], modes, directions),
                                                    by_lang)
-                         | "ReadBlocks" >> beam.MapTuple(lambda key, path, knn: (key, _read(path, knn)), knn))
+                         | "ReadBlocks" >> beam.MapTuple(lambda key, path, knn=knn: (key, read_kept_block(path, knn))))
         blocks = (query_shards, index_shards) | "KNN" >> NearestNeighbours(
             self.pairs, k=self.k, nprobe=self.nprobe, accelerator=self.accelerator, stored=stored_blocks,
             coarse_root=self.layout.index(self.slug))
