@@ -118,6 +118,20 @@ def split_pass(kept: list[tuple[str, str]], model) -> int:
                if not (length_reason(lang, sentence) or sentence_reason(lang, sentence, model)))
 
 
+def lid_split_timing(paths: list[str]) -> Timing:
+    """LID and split alone again, one process, over all shards (documents already read)."""
+    model, documents = load_lid_model(), read_documents(paths)
+    (seen, _kept, sentences), seconds, cpu = timed(lambda: lid_split_pass(model, documents))
+    return Timing("raw LID+split", seconds, len(documents), seen, sentences, cpu=cpu)
+
+
+def bracketed(before: Timing, after: Timing) -> Timing:
+    """The raw baseline as the mean of a pass before and a pass after the pipeline runs: this VM's speed drifts
+    by tens of percent within minutes, and a baseline taken on both sides of what it is compared with cancels a
+    steady drift."""
+    return before._replace(seconds=(before.seconds + after.seconds) / 2, cpu=(before.cpu + after.cpu) / 2)
+
+
 def raw_timings(paths: list[str]) -> list[Timing]:
     """The reader, LID and the splitter alone, one process, over all shards."""
     model = load_lid_model()
@@ -274,7 +288,11 @@ def main(argv: list[str] | None = None) -> None:
         pipeline = pipeline_timing(paths, Path(tmp) / "store", f"pipeline, {WORKERS} workers ({args.repeat} shards)")
         single = (pipeline_timing(paths[:1], Path(tmp) / "store-1", f"pipeline, {WORKERS} workers (1 shard)")
                   if args.repeat > 1 else None)
+        after = lid_split_timing(paths)
+    before, raw[-1] = raw[-1], bracketed(raw[-1], after)
     print("\n".join(report(raw, pipeline, single, command)))
+    print(f"\nraw LID+split: mean of a pass before the pipeline runs ({before.seconds:.2f} s, {before.cpu:.1f} CPU s) "
+          f"and one after ({after.seconds:.2f} s, {after.cpu:.1f} CPU s)")
 
 
 if __name__ == "__main__":
