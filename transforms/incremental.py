@@ -204,7 +204,7 @@ def _to_shard(item: tuple[dict, bool], modes: dict[str, Mode]) -> Iterator[dict]
         yield row
 
 
-def _write(key: Key, block: Neighbours, root: str = "", knn: str = "") -> tuple:
+def _write(key: Key, block: Neighbours, root: str, knn: str) -> tuple:
     """A merged block under `root`, the index shards it covers written relative to the kNN folder `knn`."""
     path = block_path(root, key)
     write_block(path, block._replace(shards=tuple(_relative(shard, knn) for shard in block.shards)))
@@ -291,7 +291,8 @@ class IncrementalNeighbours(beam.PTransform):
             self.pairs, k=self.k, nprobe=self.nprobe, accelerator=self.accelerator, stored=stored_blocks,
             coarse_root=self.layout.index(self.slug))
 
-        written = blocks | "WriteBlocks" >> beam.MapTuple(_write, self.layout.neighbours(self.slug), knn)
+        written = blocks | "WriteBlocks" >> beam.MapTuple(
+            lambda key, block, root=self.layout.neighbours(self.slug), knn=knn: _write(key, block, root, knn))
         ((index_shards | "ShardItems" >> beam.Map(lambda shard: ("shard", shard)),
           modes | "ModeItems" >> beam.Map(lambda mode: ("mode", mode)), written)
          | "StateItems" >> beam.Flatten()

@@ -47,7 +47,7 @@ class _Read(StageFn):
                 texts = [normalise(text or "") for text in fields[:2]] if not problem else []
                 if problem or not all(texts):
                     yield from self.reject(problem or "empty_side", shard=path, record=number,
-                                                 excerpt="\t".join(fields))
+                                           excerpt="\t".join(fields))
                     continue
                 self.count("out")
                 yield {"row": number, "src_id": sentence_id(texts[0]), "tgt_id": sentence_id(texts[1]),

@@ -252,7 +252,7 @@ class _ReadFile(StageFn):
                         self.count(f"skipped:{item.kind}")
                     else:
                         yield from self.reject(item.reason, shard=path, record=item.record, url=item.url,
-                                          excerpt=item.excerpt)
+                                               excerpt=item.excerpt)
         except Exception as error:  # a reader bug or I/O failure must not kill the job
             self.count("in")
             yield from self.reject("read_error", shard=path, record=record, excerpt=f"{type(error).__name__}: {error}")

@@ -72,7 +72,7 @@ class _Unique(StageFn):
                 self.count("merged:duplicate", lang)
             else:
                 yield from self.reject("duplicate_id", lang=lang, shard=path, record=number,
-                                             excerpt=f"{ident}\t{other_text}")
+                                       excerpt=f"{ident}\t{other_text}")
         self.count("out", lang)
         yield {"id": ident, "lang": lang, "text": text, "count": sum(1 for line in lines if line[0] == text),
                "urls": []}
