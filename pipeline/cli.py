@@ -10,6 +10,7 @@ import argparse
 import difflib
 import json
 import logging
+import os
 import sys
 
 # Importing Beam can log (e.g. "apitools not found" without the gcp extra); what is shown is decided by
@@ -303,7 +304,11 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; a user error is one `parabeam: error: ...` line and exit 2, Ctrl-C exit 130."""
+    """Run one command; a user error is one `parabeam: error: ...` line and exit 2, Ctrl-C exit 130.
+
+    Ctrl-C ends the process at once (os._exit): a Beam worker started just after the signal never got it, and the
+    runner's thread waiting on that worker would keep a normal exit waiting forever; with this process gone, the
+    worker's control channel closes and it ends too."""
     parser, commands = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -314,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"parabeam: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"parabeam: {INTERRUPTED}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"parabeam: {INTERRUPTED}", file=sys.stderr, flush=True)
+        os._exit(EXIT_INTERRUPTED)
     return 0
 
 

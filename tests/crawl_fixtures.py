@@ -40,6 +40,8 @@ ONE_WORKER = ["--direct_num_workers", "1"]
 SCORE_TOLERANCE = 1e-4
 SCORE_FIELDS = ("score", "cosine")
 KILL_SIGN_TIMEOUT_S = 600
+# A killed job (and its Beam workers) is gone within seconds; a minute means it hangs.
+KILL_EXIT_TIMEOUT_S = 60
 
 
 def mine_args(inputs: list[str], output: str | Path, langs: str = LANGS, *extra: str) -> list[str]:
@@ -112,7 +114,7 @@ def any_file_under(directory: Path) -> Callable[[], bool]:
 
 def kill_when(proc: subprocess.Popen, started: Callable[[], bool], log: Path, sig: int = signal.SIGKILL) -> None:
     """Send `sig` to the whole process group (as Ctrl-C does SIGINT) as soon as `started()`; fails if the job
-    ended first."""
+    ended first, or if it is still alive a minute after the signal (then the whole group is killed)."""
     deadline = time.monotonic() + KILL_SIGN_TIMEOUT_S
     while not started():
         assert proc.poll() is None, f"the job ended before it could be killed:\n{log.read_text()[-3000:]}"
@@ -120,7 +122,12 @@ def kill_when(proc: subprocess.Popen, started: Callable[[], bool], log: Path, si
         time.sleep(0.05)
     assert proc.poll() is None, "the job finished before it could be killed"
     os.killpg(proc.pid, sig)
-    proc.wait()
+    try:
+        proc.wait(timeout=KILL_EXIT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise AssertionError(f"the job outlived signal {sig} by a minute:\n{log.read_text()[-3000:]}") from None
 
 
 # --- fake Common Crawl trees -----------------------------------------------------------------------------------
