@@ -406,13 +406,16 @@ def thresholds_section(choices: dict[str, dict]) -> str:
     candidate's score (both directions, mined or not) with the fitted two-component mixture and the threshold."""
     if not choices:
         return ""
-    rows = [[pair, c["threshold"], c["chosen"], c.get("estimated_precision"), c.get("best_candidates")]
-            for pair, c in sorted(choices.items())]
+    rows = [[pair, c["threshold"], c["chosen"], c.get("estimated_precision"), c.get("best_candidates"),
+             c.get("cosine_floor"), c.get("below_cosine_floor")] for pair, c in sorted(choices.items())]
     parts = ['<h2 id="thresholds">Thresholds</h2><p class="muted">Per language pair: the margin threshold, '
              "how it was chosen (auto: from the pair's own best candidates; fixed: --threshold or the encoder's "
              "default; default: too few scores to choose), and the precision of the best candidates above it as "
-             "the fitted mixture estimates it (translations against the rest).</p>",
-             table(["pair", "threshold", "chosen", "estimated precision", "best candidates"], rows, floats=".3f")]
+             "the fitted mixture estimates it (translations against the rest); with auto, the cosine floor the "
+             "candidates above the threshold must reach (an outlier cut on their own cosines) and how many it "
+             "dropped.</p>",
+             table(["pair", "threshold", "chosen", "estimated precision", "best candidates", "cosine floor",
+                    "below floor"], rows, floats=".3f")]
     if len(choices) > MAX_THRESHOLD_PLOTS:
         return "".join(parts) + (f"<p class=\"muted\">Best-candidate plots with the fitted mixture are drawn for up to "
                                  f"{MAX_THRESHOLD_PLOTS} pairs; the scores below show every pair.</p>")

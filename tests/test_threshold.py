@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from parabeam.transforms.threshold import (N_BINS, auto_threshold, choose, dense, fit_mixture, histogram,
-                                           precision_at, sparse, choose_guarded, trusted)
+from parabeam.transforms.threshold import (MIN_FLOOR_PAIRS, N_BINS, auto_threshold, below_floor, choose,
+                                           choose_guarded, cosine_floor, cosine_histogram, dense, fit_mixture,
+                                           histogram, precision_at, sparse, trusted)
 
 
 def two_bumps(n_high: int, n_low: int, seed: int = 0) -> np.ndarray:
@@ -59,3 +60,18 @@ def test_the_default_auto_threshold_trusts_a_dense_distinct_bump_and_otherwise_o
     sparse_pair = choose_guarded(histogram(two_bumps(30, 1500)), 1.4)
     assert not trusted(sparse_pair.mixture) and sparse_pair.threshold >= 1.4
     assert choose_guarded(histogram(two_bumps(10, 100)), 1.4) is None   # too few: the caller's default
+
+
+def test_the_cosine_floor_is_the_median_less_three_and_a_half_robust_deviations():
+    """Cosines 0.70 +- 0.05 (uniform: MAD 0.025) and two outliers: the floor is 0.70 - 3.5 x 1.4826 x 0.025
+    = 0.570, a bin edge at or below it; only the outliers fall below it, and the count of them is exact."""
+    cosines = np.concatenate([np.linspace(0.65, 0.75, 201), [0.30, 0.52]])
+    floor = cosine_floor(cosine_histogram(cosines))
+    assert 0.568 <= floor <= 0.5703
+    assert below_floor(cosine_histogram(cosines), floor) == int((cosines < floor).sum()) == 2
+
+
+def test_no_cosine_floor_from_too_few_candidates():
+    few = np.linspace(0.6, 0.8, MIN_FLOOR_PAIRS - 1)
+    assert cosine_floor(cosine_histogram(few)) is None and below_floor(cosine_histogram(few), None) == 0
+    assert cosine_floor(cosine_histogram(np.append(few, 0.1))) is not None

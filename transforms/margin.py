@@ -88,6 +88,10 @@ def check_retrieval(retrieval: str) -> None:
         raise ValueError(f"unknown retrieval {retrieval!r}; expected one of {', '.join(RETRIEVALS)}")
 
 
+# The candidates each retrieval may keep, by the directions that found them.
+KEEP = {"fwd": ("fwd", "both"), "bwd": ("bwd", "both"), "intersect": ("both",), "max": ("fwd", "bwd", "both")}
+
+
 def directions(src: np.ndarray, tgt: np.ndarray, fwd_idx: np.ndarray, bwd_idx: np.ndarray) -> list[str]:
     is_fwd = fwd_idx[src] == tgt
     is_bwd = bwd_idx[tgt] == src
@@ -113,34 +117,53 @@ def above(score: np.ndarray, threshold: float) -> np.ndarray:
     return np.asarray(score, dtype=np.float64) > threshold
 
 
-def select(fwd: Best, bwd: Best, retrieval: str, threshold: float) -> list[Pair]:
+def select(fwd: Best, bwd: Best, retrieval: str, threshold: float, min_cosine: float | None = None) -> list[Pair]:
     """LASER's retrieval strategies over both sides' best candidates, keeping scores > threshold in every
-    mode. Order: by source index (fwd, intersect), target index (bwd), score descending (max).
+    mode (and, with `min_cosine`, cosines >= it: the automatic threshold's cosine floor). Order: by source index
+    (fwd, intersect), target index (bwd), score descending (max).
 
     `max` pools both sides' bests and greedily keeps each source and target at most once, best first.
     LASER thresholds after the greedy; thresholding first is equivalent (everything the greedy would meet
     after the first sub-threshold score is also sub-threshold) and skips the weak tail."""
     check_retrieval(retrieval)
     n_src, n_tgt = len(fwd.idx), len(bwd.idx)
+
+    def passes(score: np.ndarray, cos: np.ndarray) -> np.ndarray:
+        keep = above(score, threshold)
+        return keep if min_cosine is None else keep & (np.asarray(cos, dtype=np.float64) >= min_cosine)
+
     if retrieval in ("fwd", "intersect"):
         src, tgt, score, cos = np.arange(n_src), fwd.idx, fwd.score, fwd.cosine
-        keep = above(score, threshold)
+        keep = passes(score, cos)
         if retrieval == "intersect":
             keep &= bwd.idx[tgt] == src
     elif retrieval == "bwd":
         src, tgt, score, cos = bwd.idx, np.arange(n_tgt), bwd.score, bwd.cosine
-        keep = above(score, threshold)
+        keep = passes(score, cos)
     else:  # max
-        src = np.concatenate([np.arange(n_src), bwd.idx])
-        tgt = np.concatenate([fwd.idx, np.arange(n_tgt)])
-        score = np.concatenate([fwd.score, bwd.score])
-        cos = np.concatenate([fwd.cosine, bwd.cosine])
-        candidates = np.flatnonzero(above(score, threshold))
+        src, tgt, score, cos = _pooled(fwd, bwd)
+        candidates = np.flatnonzero(passes(score, cos))
         ranked = candidates[np.lexsort((tgt[candidates], src[candidates], -score[candidates]))]
         keep = ranked[greedy_one_to_one(zip(src[ranked].tolist(), tgt[ranked].tolist()))]
     src, tgt, score, cos = src[keep], tgt[keep], score[keep], cos[keep]
     return [Pair(int(s), int(t), float(sc), float(c), d)
             for s, t, sc, c, d in zip(src, tgt, score, cos, directions(src, tgt, fwd.idx, bwd.idx))]
+
+
+def _pooled(fwd: Best, bwd: Best) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(source, target, score, cosine) of both sides' best candidates, forward ones first."""
+    return (np.concatenate([np.arange(len(fwd.idx)), bwd.idx]), np.concatenate([fwd.idx, np.arange(len(bwd.idx))]),
+            np.concatenate([fwd.score, bwd.score]), np.concatenate([fwd.cosine, bwd.cosine]))
+
+
+def candidate_cosines(fwd: Best, bwd: Best, retrieval: str, threshold: float) -> np.ndarray:
+    """Cosines of the distinct pairs `retrieval` may keep above `threshold`, each once (a pair both sides
+    found counts once, as MarginMine pools them), before the one-to-one selection: what the cosine floor is
+    taken from."""
+    src, tgt, score, cos = _pooled(fwd, bwd)
+    keep = above(score, threshold) & np.isin(directions(src, tgt, fwd.idx, bwd.idx), KEEP[retrieval])
+    _pairs, first = np.unique(np.stack([src[keep], tgt[keep]]), axis=1, return_index=True)
+    return cos[keep][first]
 
 
 def chosen_threshold(fwd: Best, bwd: Best, threshold, fallback: float | None = None) -> float:
@@ -157,7 +180,8 @@ def chosen_threshold(fwd: Best, bwd: Best, threshold, fallback: float | None = N
 def mine(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", retrieval: str = "max",
          threshold: float | str = 0.0, fallback: float | None = None) -> list[Pair]:
     """Mine pairs between unit-vector sets x [n, d] and y [m, d] in memory (LASER's `--mode mine`).
-    `threshold` AUTO: chosen from the pair's own best candidates (chosen_threshold)."""
+    `threshold` AUTO: chosen from the pair's own best candidates (chosen_threshold), with the cosine floor
+    of the candidates above it (threshold.cosine_floor)."""
     margin_fn(margin)
     check_retrieval(retrieval)
     if len(x) == 0 or len(y) == 0:
@@ -167,7 +191,11 @@ def mine(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", retrie
     x_mean, y_mean = neighbourhood_means(x2y_sim), neighbourhood_means(y2x_sim)
     fwd = best_candidates(x2y_sim, x2y_ind, x_mean, y_mean, margin)
     bwd = best_candidates(y2x_sim, y2x_ind, y_mean, x_mean, margin)
-    return select(fwd, bwd, retrieval, chosen_threshold(fwd, bwd, threshold, fallback))
+    chosen = chosen_threshold(fwd, bwd, threshold, fallback)
+    floor = None
+    if threshold == AUTO:
+        floor = auto.cosine_floor(auto.cosine_histogram(candidate_cosines(fwd, bwd, retrieval, chosen)))
+    return select(fwd, bwd, retrieval, chosen, floor)
 
 
 # ---- end of pure functions; Beam wiring below ----
@@ -333,9 +361,6 @@ class OneToOne(beam.PTransform):
         return [*accepted, rest] | "Selected" >> beam.Flatten()
 
 
-KEEP = {"fwd": ("fwd", "both"), "bwd": ("bwd", "both"), "intersect": ("both",), "max": ("fwd", "bwd", "both")}
-
-
 class AddHistograms(beam.CombineFn):
     """Histograms (numpy count arrays of one length) added up."""
 
@@ -351,6 +376,26 @@ class AddHistograms(beam.CombineFn):
 
     def extract_output(self, total):
         return np.zeros(auto.N_BINS, dtype=np.int64) if total is None else total
+
+
+class CountCosines(AddHistograms):
+    """Cosines counted into threshold.COS_EDGES' bins, per pair: what its cosine floor is taken from."""
+
+    def add_input(self, total, cosine):
+        total = np.zeros(len(auto.COS_CENTRES), dtype=np.int64) if total is None else total
+        total[auto.cosine_bins(np.array([cosine]))[0]] += 1
+        return total
+
+    def extract_output(self, total):
+        return np.zeros(len(auto.COS_CENTRES), dtype=np.int64) if total is None else total
+
+
+def with_floor(choice: dict, cosines: dict[str, np.ndarray]) -> dict:
+    """A threshold_choice with the pair's cosine floor (None: a fixed threshold, or too few candidates above
+    it) and how many candidates above the margin threshold the floor dropped."""
+    counts = cosines.get(choice["pair"])
+    floor = None if counts is None else auto.cosine_floor(counts)
+    return {**choice, "cosine_floor": floor, "below_cosine_floor": 0 if counts is None else auto.below_floor(counts, floor)}
 
 
 def threshold_choice(pair: str, counts: np.ndarray, threshold=AUTO, fallback: float | None = None) -> dict:
@@ -405,8 +450,10 @@ class MarginMine(beam.PTransform):
 
     `threshold` is a number, or AUTO: then each language pair's threshold is chosen from the histogram of
     its own best candidates' scores (transforms/threshold.py; a few KB per block, added up per pair) and
-    reaches the keep step as a side input; `fallback` stands where a pair has too few scores to choose.
-    With `choices_path`, one JSON line per pair (threshold_choice) is written there for run.json.
+    reaches the keep step as a side input; `fallback` stands where a pair has too few scores to choose. The
+    candidates above it then meet the pair's cosine floor (threshold.cosine_floor, from their own cosines,
+    counted per pair in bins). With `choices_path`, one JSON line per pair (threshold_choice, with_floor) is
+    written there for run.json.
     """
 
     def __init__(self, pairs: Iterable[tuple[str, str]], margin: str, retrieval: str, threshold,
@@ -435,22 +482,33 @@ class MarginMine(beam.PTransform):
                       | "Pairs" >> beam.MapTuple(_pair)
                       | "Keep" >> beam.Filter(lambda pair, keep: pair.direction in keep, KEEP[self.retrieval]))
         chosen: Any = {}
+        choices = None
         if summarise:
             choices = (best[SCORES] | "SumScores" >> beam.CombinePerKey(AddHistograms())
                        | "Choose" >> beam.MapTuple(threshold_choice, self.threshold, self.fallback))
             if self.threshold == AUTO:
                 chosen = beam.pvalue.AsDict(
                     choices | "Thresholds" >> beam.Map(lambda choice: (choice["pair"], choice["threshold"])))
-            if self.choices_path is not None:
-                (choices | "ChoiceJson" >> beam.Map(lambda choice: json.dumps(choice, sort_keys=True))
-                 | "WriteChoices" >> beam.io.WriteToText(self.choices_path, shard_name_template="", num_shards=1))
         split = candidates | "AboveOrNear" >> beam.FlatMap(
             _above_or_near, chosen, None if self.threshold == AUTO else self.threshold).with_outputs(
                 "near", main="above")
+        above, cosines = split.above, {}
+        if self.threshold == AUTO:
+            counted = (split.above | "CosineByPair" >> beam.Map(lambda pair: (pair.pair, pair.cosine))
+                       | "CountCosines" >> beam.CombinePerKey(CountCosines()))
+            cosines = beam.pvalue.AsDict(counted)
+            floors = beam.pvalue.AsDict(counted | "Floors" >> beam.MapTuple(
+                lambda pair, counts: (pair, auto.cosine_floor(counts))))
+            above = split.above | "CosineFloor" >> beam.Filter(
+                lambda pair, floors: floors[pair.pair] is None or pair.cosine >= floors[pair.pair], floors)
+        if self.choices_path is not None:
+            (choices | "WithFloor" >> beam.Map(with_floor, cosines)
+             | "ChoiceJson" >> beam.Map(lambda choice: json.dumps(choice, sort_keys=True))
+             | "WriteChoices" >> beam.io.WriteToText(self.choices_path, shard_name_template="", num_shards=1))
         near = (split.near | "NearByPair" >> beam.Map(lambda pair: (pair.pair, pair))
                 | "Closest" >> beam.combiners.Top.PerKey(NEAR_SAMPLE, key=lambda pair: pair.score)
                 | "NearPairs" >> beam.FlatMapTuple(lambda _pair_name, found: found))
-        pairs = split.above | "OneToOne" >> OneToOne() if self.retrieval == "max" else split.above
+        pairs = above | "OneToOne" >> OneToOne() if self.retrieval == "max" else above
         return Mined(pairs, near)
 
 
