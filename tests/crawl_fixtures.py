@@ -211,7 +211,7 @@ def assert_lists_equal_a_full_search(state: Path, release: str, k: int = 4, npro
     assert knn is not None and knn.blocks
     targets = {}
     for lang, ls in knn.langs.items():
-        ids, vectors = zip(*(read_shard(shard.path) for shard in ls.shards))
+        ids, vectors = zip(*(read_shard(shard.path) for shard in ls.embedded))
         ids, vectors = np.concatenate(ids), np.concatenate(vectors)
         order = np.argsort(ids)                      # positions in id order: ties by lower position = lower id
         ids, vectors = ids[order], vectors[order]
@@ -223,7 +223,7 @@ def assert_lists_equal_a_full_search(state: Path, release: str, k: int = 4, npro
             index.add(vectors)
         targets[lang] = (np.char.encode(ids), index)
     directions = {(q, t) for q, t, _shard in knn.blocks}
-    assert {(q, t, shard.path) for q, t in directions for shard in knn.langs[q].shards} == set(knn.blocks)
+    assert {(q, t, shard.path) for q, t in directions for shard in knn.langs[q].embedded} == set(knn.blocks)
     checked = 0
     for (query, target, shard), path in sorted(knn.blocks.items()):
         block = read_kept_block(path, knn_root(manifest))
@@ -233,6 +233,6 @@ def assert_lists_equal_a_full_search(state: Path, release: str, k: int = 4, npro
         sims, positions = search(index, queries, k)
         np.testing.assert_array_equal(block.targets, np.where(positions >= 0, target_ids[positions], b""))
         np.testing.assert_allclose(block.sims, np.where(positions >= 0, sims, np.nan), atol=1e-5)
-        assert set(block.shards) == {s.path for s in knn.langs[target].shards}
+        assert set(block.shards) == {s.path for s in knn.langs[target].embedded}
         checked += len(query_ids)
     return checked

@@ -246,3 +246,56 @@ def test_retrain_rule():
     assert needs_retrain(9_000, 11_000)                 # flat -> ivf
     assert not needs_retrain(5_000, 50_000, kind="flat")
     assert not needs_retrain(1_000_000, 3_900_000) and needs_retrain(1_000_000, 4_100_000)
+
+
+def test_ivf_index_shards_split_the_lists_and_search_like_one_index(unit_vectors, tmp_path):
+    """BuildIndex over four embedding shards a language: four index shards, each holding every vector of a
+    range of lists (together all lists, each vector once; the piece files gone), and NearestNeighbours over
+    them, probing 3 lists of 61, returns exactly what the trained index filled with every vector returns."""
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    from parabeam.transforms.embedding_store import ShardEmbeddings, read_shard
+    from parabeam.transforms.knn import BuildIndex, NearestNeighbours, _load_index, read_block, set_nprobe, write_block
+    dim, n, k, nprobe = unit_vectors.shape[1], 2400, 4, 3
+    noisy = unit_vectors[:n] + 0.1 * np.random.default_rng(5).standard_normal((n, dim)).astype(np.float32)
+    sides = {"de": unit_vectors[:n], "en": noisy / np.linalg.norm(noisy, axis=1, keepdims=True)}
+    rows = [{"id": f"{lang}{i:05d}", "lang": lang, "vector": v} for lang, vectors in sides.items()
+            for i, v in enumerate(vectors)]
+    blocks_dir = tmp_path / "blocks"
+    with TestPipeline(runner="FnApiRunner") as p:
+        shards = p | beam.Create(rows) | ShardEmbeddings(str(tmp_path / "embeddings"), dim, 600 * dim * 32)
+        indexes = shards | BuildIndex(str(tmp_path / "index"), "ivf")
+        blocks = (shards, indexes) | NearestNeighbours([("de", "en")], k=k, nprobe=nprobe)
+        _ = blocks | beam.MapTuple(lambda key, block: write_block(
+            str(blocks_dir / f"{key[0]}-{key[1]}" / key[2].rsplit("/", 1)[-1]), block))
+    for lang in sides:
+        folder = tmp_path / "index" / lang
+        nlist = faiss.extract_index_ivf(_load_index(str(folder / "trained-ivf.faiss"))).nlist
+        held, seen = np.zeros(nlist, dtype=bool), []
+        parts = sorted(folder.glob("lists-*.faiss"))
+        assert len(parts) == 4 and nlist == 61 and not list((folder / "pieces").glob("*"))
+        for part in parts:
+            index = _load_index(str(part))   # held: the inverted lists belong to it
+            invlists = faiss.extract_index_ivf(index).invlists
+            sizes = np.array([invlists.list_size(number) for number in range(nlist)])
+            first, end = (int(bound) for bound in part.stem.split("-")[1:])
+            assert not sizes[:first].any() and not sizes[end:].any() and not held[first:end].any()
+            held[first:end] = True
+            seen.extend(np.load(part.with_suffix(".npz"))["ids"].tolist())
+        assert held.all() and sorted(seen) == [f"{lang}{i:05d}" for i in range(n)]
+    # the same trained index filled with every English vector, as stored (float16), in id order
+    targets = [read_shard(str(path)) for path in sorted((tmp_path / "embeddings" / "en").glob("*.npz"))]
+    target_ids = np.concatenate([ids for ids, _vectors in targets])
+    whole = _load_index(str(tmp_path / "index" / "en" / "trained-ivf.faiss"))
+    whole.add(np.concatenate([vectors for _ids, vectors in targets]))
+    set_nprobe(whole, nprobe)
+    checked = 0
+    for path in sorted((blocks_dir / "de-en").glob("*.npz")):
+        block = read_block(str(path))
+        _ids, queries = read_shard(str(tmp_path / "embeddings" / "de" / path.name))
+        sims, positions = search(whole, queries, k)
+        np.testing.assert_array_equal(block.targets, np.char.encode(target_ids[positions]))
+        np.testing.assert_allclose(block.sims, sims, atol=1e-6)
+        checked += len(queries)
+    assert checked == n

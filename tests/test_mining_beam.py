@@ -87,7 +87,7 @@ def test_sharded_ivf_mining_probing_every_list_equals_in_memory_mining(sides, tm
     for lang, other in (("de", "en"), ("en", "de")):
         index = tmp_path / "index" / lang
         assert len(list((index / "sample").glob("shard-*.npz"))) == 3
-        assert len(list(index.glob("shard-*.faiss"))) == 3
+        assert len(list(index.glob("lists-*.faiss"))) == 3 and not list((index / "pieces").glob("*"))
         assert len(list((index / "coarse").glob(f"shard-*.{other}.coarse.npz"))) == 3
 
 

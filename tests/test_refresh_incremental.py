@@ -129,7 +129,7 @@ def test_a_sentence_leaving_the_corpus_mines_its_language_in_full_and_the_other_
 
 def test_the_mode_rule():
     from parabeam.transforms.incremental import LangState, language_mode
-    flat, ivf = LangState("flat", None, 5_000, ()), LangState("ivf", "t.faiss", 400_000, ())
+    flat, ivf = LangState("flat", None, 5_000, (), ()), LangState("ivf", "t.faiss", 400_000, (), ())
     assert language_mode("de", None, 10, 10, 0, "auto", True).reason == "no stored index"
     assert language_mode("de", flat, 5_500, 500, 0, "auto", False).reason == "kNN parameters changed"
     assert language_mode("de", flat, 5_500, 500, 1, "auto", True).reason == "sentences left the corpus"
@@ -143,19 +143,28 @@ def test_the_mode_rule():
 
 def test_state_round_trips_through_json():
     from parabeam.transforms.incremental import Mode, collect_state, state_from_json, state_to_json
+    from parabeam.transforms.embedding_store import Shard
     from parabeam.transforms.knn import IndexShard
-    shards = [IndexShard("de", "/s/knn/r1/de/a.npz", 3, "ivf", "/s/knn/r1/de/a.faiss", "/s/knn/r1/de.faiss"),
+    shards = [IndexShard("de", "/s/knn/r1/de/lists-000000-000512.npz", 3, "ivf",
+                         "/s/knn/r1/de/lists-000000-000512.faiss", "/s/knn/r1/de.faiss", (0, 512)),
               IndexShard("en", "/s/knn/r2/en/a.npz", 2, "flat", None, None)]
-    items = [("shard", shard) for shard in shards] + [
+    embedded = [Shard("de", "/s/knn/r1/de/a.npz", 3), Shard("en", "/s/knn/r2/en/a.npz", 2)]
+    items = [("shard", shard) for shard in shards] + [("embedded", shard) for shard in embedded] + [
         ("mode", Mode("de", False, "incremental", 3, 1, 0, 2)), ("mode", Mode("en", True, "no stored index", 2, 2, 0, 2)),
         ("block", ("de", "en", "/s/knn/r1/de/a.npz"), "/s/knn/r2/b/1.npz"),
         ("block", ("en", "de", "/s/knn/r2/en/a.npz"), "/elsewhere/b/2.npz")]
     state = collect_state({"k": 4}, items)
     assert state.langs["de"].trained_for == 2 and state.langs["en"].kind == "flat"
     written = json.loads(json.dumps(state_to_json(state, "/s/knn")))
-    assert written["langs"]["de"]["shards"][0]["index"] == "r1/de/a.faiss"          # relative to the knn folder
+    assert written["langs"]["de"]["shards"][0]["index"] == "r1/de/lists-000000-000512.faiss"   # relative
+    assert written["langs"]["de"]["embedded"][0]["path"] == "r1/de/a.npz"
     assert written["blocks"][1]["block"] == "/elsewhere/b/2.npz"                     # outside it: kept as is
     assert state_from_json(written, "/s/knn") == state
+    assert state.langs["de"].embedded == (embedded[0],) and state.langs["de"].shards[0].lists == (0, 512)
+    older = {**written, "langs": {lang: {key: value for key, value in ls.items() if key != "embedded"}
+                                  for lang, ls in written["langs"].items()}}
+    # a state written before list ranges: its index shards were the embedding shards
+    assert state_from_json(older, "/s/knn").langs["en"].embedded == (embedded[1],)
     moved = state_from_json(written, "/t/knn")
     assert moved.langs["de"].trained == "/t/knn/r1/de.faiss" and ("de", "en", "/t/knn/r1/de/a.npz") in moved.blocks
 

@@ -35,11 +35,13 @@ Key = tuple[str, str, str]   # (query lang, target lang, query shard path)
 
 class LangState(NamedTuple):
     """One language's kNN state in a release: the index kind, its trained empty index (None for flat), the
-    corpus size it was built for (trained, or for flat last rebuilt from scratch) and every index shard."""
+    corpus size it was built for (trained, or for flat last rebuilt from scratch), every index shard and
+    every embedding shard (the query shards; flat index shards are the same files)."""
     kind: str
     trained: str | None
     trained_for: int
     shards: tuple[IndexShard, ...]
+    embedded: tuple[Shard, ...]
 
 
 class KnnState(NamedTuple):
@@ -115,7 +117,21 @@ def _resolved(path: str | None, root: str) -> str | None:
 
 
 def _shard_paths(shard: IndexShard, convert) -> IndexShard:
-    return shard._replace(path=convert(shard.path), index=convert(shard.index), trained=convert(shard.trained))
+    return shard._replace(path=convert(shard.path), index=convert(shard.index), trained=convert(shard.trained),
+                          sources=tuple(convert(source) for source in shard.sources))
+
+
+def _index_shard(data: dict) -> IndexShard:
+    return IndexShard(**{**data, "lists": tuple(data["lists"]) if data.get("lists") else None,
+                         "sources": tuple(data.get("sources", ()))})
+
+
+def _embedded(ls: dict, res) -> tuple[Shard, ...]:
+    """A language's embedding shards from knn.json; states written before list-range index shards kept none
+    apart, their index shards being the embedding shards."""
+    if "embedded" in ls:
+        return tuple(Shard(shard["lang"], res(shard["path"]), shard["rows"]) for shard in ls["embedded"])
+    return tuple(Shard(shard["lang"], res(shard["path"]), shard["rows"]) for shard in ls["shards"])
 
 
 def state_to_json(state: KnnState, root: str) -> dict:
@@ -123,7 +139,9 @@ def state_to_json(state: KnnState, root: str) -> dict:
         return _relative(path, root)
     return {"params": state.params,
             "langs": {lang: {"kind": ls.kind, "trained": rel(ls.trained), "trained_for": ls.trained_for,
-                             "shards": [_shard_paths(shard, rel)._asdict() for shard in sorted(ls.shards)]}
+                             "shards": [_shard_paths(shard, rel)._asdict() for shard in sorted(ls.shards)],
+                             "embedded": [shard._replace(path=rel(shard.path))._asdict()
+                                          for shard in sorted(ls.embedded)]}
                       for lang, ls in sorted(state.langs.items())},
             "modes": {lang: mode._asdict() for lang, mode in sorted(state.modes.items())},
             "blocks": [{"query": q, "target": t, "shard": rel(shard), "block": rel(path)}
@@ -135,7 +153,8 @@ def state_from_json(data: dict, root: str) -> KnnState:
         return _resolved(path, root)
     return KnnState(data["params"],
                     {lang: LangState(ls["kind"], res(ls["trained"]), ls["trained_for"],
-                                     tuple(_shard_paths(IndexShard(**shard), res) for shard in ls["shards"]))
+                                     tuple(_shard_paths(_index_shard(shard), res) for shard in ls["shards"]),
+                                     _embedded(ls, res))
                      for lang, ls in data["langs"].items()},
                     {(b["query"], b["target"], res(b["shard"])): res(b["block"]) for b in data["blocks"]},
                     {lang: Mode(**mode) for lang, mode in data.get("modes", {}).items()})
@@ -150,13 +169,17 @@ def read_state(path: str) -> KnnState | None:
 
 
 def collect_state(params: dict, items: Iterable[tuple]) -> KnnState:
-    """This release's state from the pipeline's ("shard", IndexShard), ("mode", Mode), ("block", key, path)."""
+    """This release's state from the pipeline's ("shard", IndexShard), ("embedded", Shard), ("mode", Mode),
+    ("block", key, path)."""
     shards: dict[str, list[IndexShard]] = {}
+    embedded: dict[str, list[Shard]] = {}
     modes: dict[str, Mode] = {}
     blocks: dict[Key, str] = {}
     for item in items:
         if item[0] == "shard":
             shards.setdefault(item[1].lang, []).append(item[1])
+        elif item[0] == "embedded":
+            embedded.setdefault(item[1].lang, []).append(item[1])
         elif item[0] == "mode":
             modes[item[1].lang] = item[1]
         else:
@@ -166,7 +189,8 @@ def collect_state(params: dict, items: Iterable[tuple]) -> KnnState:
         kinds, trained = {shard.kind for shard in found}, {shard.trained for shard in found}
         if len(kinds) != 1 or len(trained) != 1:
             raise ValueError(f"{lang}: index shards of several kinds or trained indexes: {kinds} {trained}")
-        langs[lang] = LangState(kinds.pop(), trained.pop(), modes[lang].trained_for, tuple(sorted(found)))
+        langs[lang] = LangState(kinds.pop(), trained.pop(), modes[lang].trained_for, tuple(sorted(found)),
+                                tuple(sorted(embedded.get(lang, ()))))
     return KnnState(params, langs, blocks, modes)
 
 
@@ -255,7 +279,7 @@ class IncrementalNeighbours(beam.PTransform):
         parent = parent._replace(langs={lang: ls for lang, ls in parent.langs.items() if lang in mined})
         compatible = parent.params == self.params
         stored_index = [shard for ls in parent.langs.values() for shard in ls.shards]
-        old_shards = p | "OldShards" >> beam.Create([Shard(s.lang, s.path, s.rows) for s in stored_index])
+        old_shards = p | "OldShards" >> beam.Create([shard for ls in parent.langs.values() for shard in ls.embedded])
         old_index = p | "OldIndexShards" >> beam.Create(stored_index)
         keyed = rows | "ById" >> beam.Map(lambda row: ((row["lang"], row["id"]), row))
         stored_ids = old_shards | "Apart" >> beam.Reshuffle() | "OldIds" >> beam.FlatMap(_old_ids)
@@ -294,6 +318,7 @@ class IncrementalNeighbours(beam.PTransform):
         written = blocks | "WriteBlocks" >> beam.MapTuple(
             lambda key, block, root=self.layout.neighbours(self.slug), knn=knn: _write(key, block, root, knn))
         ((index_shards | "ShardItems" >> beam.Map(lambda shard: ("shard", shard)),
+          query_shards | "EmbeddedItems" >> beam.Map(lambda shard: ("embedded", shard)),
           modes | "ModeItems" >> beam.Map(lambda mode: ("mode", mode)), written)
          | "StateItems" >> beam.Flatten()
          | "State" >> beam.combiners.ToList()

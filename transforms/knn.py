@@ -93,6 +93,32 @@ def assign(index: faiss.Index, queries: np.ndarray, nprobe: int) -> tuple[np.nda
     return ivf.quantizer.search(_rotated(index, _f32(queries)), min(nprobe, ivf.nlist))
 
 
+def list_ranges(nlist: int, parts: int) -> list[tuple[int, int]]:
+    """`parts` consecutive ranges [first, end) of an index's nlist lists, as equal in count as can be."""
+    bounds = np.linspace(0, nlist, min(parts, nlist) + 1).round().astype(int).tolist()
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def range_of(lists: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
+    """Which of `ranges` (list_ranges) holds each list number."""
+    return np.searchsorted([end for _first, end in ranges], lists, side="right")
+
+
+def in_range(coarse: tuple[np.ndarray, np.ndarray], lists: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """An assignment (assign) limited to the lists [first, end): the others become -1, which FAISS skips."""
+    sims, probed = coarse
+    return sims, np.where((probed >= lists[0]) & (probed < lists[1]), probed, -1)
+
+
+def add_preassigned(index: faiss.Index, vectors: np.ndarray, lists: np.ndarray) -> None:
+    """Add vectors to the lists they were assigned to (assign with nprobe 1) without assigning them again."""
+    ivf = faiss.extract_index_ivf(index)
+    rotated = _f32(_rotated(index, _f32(vectors)))
+    assigned = np.ascontiguousarray(lists, dtype=np.int64)   # held here: swig_ptr keeps no reference
+    ivf.add_core(len(rotated), faiss.swig_ptr(rotated), None, faiss.swig_ptr(assigned))
+    index.ntotal = ivf.ntotal
+
+
 def search(index: faiss.Index, queries: np.ndarray, k: int,
            coarse: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k of `queries` in `index` with ties broken by lower id. Fetches a few more than k; rows whose tie
@@ -380,15 +406,27 @@ def read_block(path: str) -> Neighbours:
 
 
 class IndexShard(NamedTuple):
-    """An embedding shard and the index that holds its vectors: `index` is None for flat (an exact index is
-    rebuilt from the vectors when searched); `trained` is the empty trained index every shard of the language
-    was filled from (None for flat), whose quantizer assigns queries to lists."""
+    """A part of one language's index. Flat: one embedding shard (`path`), `index` None (an exact index is
+    rebuilt from its vectors when searched). IVF: `index` holds every vector of the language (of this release)
+    whose list is in `lists` [first, end), `path` their ids in the order added (ascending); `trained` is the
+    empty trained index every shard of the language was filled from, whose quantizer assigns queries to lists.
+    Splitting by list range rather than by rows, a query visits its nprobe lists once in all, not in every
+    shard (benchmarks/shard_visits.py). `lists` None: every list (states written before list ranges).
+    `sources`: the embedding shards its vectors come from (a neighbour found in it is in one of them, which
+    is what margin scoring asks and what a stored block records as covered); empty: `path` itself."""
     lang: str
     path: str
     rows: int
     kind: str
     index: str | None
     trained: str | None
+    lists: tuple[int, int] | None = None
+    sources: tuple[str, ...] = ()
+
+    @property
+    def holds(self) -> tuple[str, ...]:
+        """The embedding shards whose vectors this index shard holds."""
+        return self.sources or (self.path,)
 
 
 class Plan(NamedTuple):
@@ -438,23 +476,57 @@ def _untrained(shard: Shard, stored: dict[str, Plan]) -> bool:
     return shard.lang not in stored
 
 
-class _Populate(beam.DoFn):
-    """Embedding shard -> index shard: the trained index filled with this shard's vectors, written to disk.
-    A language without a trained plan is flat: its shards need no file."""
+def _route(shard: Shard, plans: dict[str, Plan], parts: dict[str, int], root: str) -> Iterator:
+    """Embedding shard -> flat: its IndexShard (tagged "flat"); IVF: its vectors assigned to lists and written
+    as one piece per list range, ((lang, range number), piece path), to be filled into that range's shard."""
+    plan = plans.get(shard.lang)
+    if plan is None:
+        yield beam.pvalue.TaggedOutput("flat", IndexShard(shard.lang, shard.path, shard.rows, "flat", None, None))
+        return
+    template = _load_index(plan.template)
+    ids, vectors = read_shard(shard.path)
+    lists = assign(template, vectors, 1)[1][:, 0]
+    part_of = range_of(lists, list_ranges(faiss.extract_index_ivf(template).nlist, parts[shard.lang]))
+    stem = shard.path.rsplit("/", 1)[-1].removesuffix(".npz")
+    for part in np.unique(part_of).tolist():
+        rows = np.flatnonzero(part_of == part)
+        path = FileSystems.join(root, shard.lang, "pieces", f"{stem}.{part:05d}.npz")
+        write_npz(path, ids=ids[rows], vectors=vectors[rows], lists=lists[rows].astype(np.int32))
+        yield (shard.lang, part), (path, shard.path)
 
-    def __init__(self, root: str):
-        self.root = root
 
-    def process(self, shard: Shard, plans: dict[str, Plan]) -> Iterator[IndexShard]:
-        plan = plans.get(shard.lang)
-        if plan is None:
-            yield IndexShard(shard.lang, shard.path, shard.rows, "flat", None, None)
-            return
-        index = _load_index(plan.template)
-        index.add(read_shard(shard.path)[1])
-        path = FileSystems.join(self.root, shard.lang, shard.path.rsplit("/", 1)[-1].replace(".npz", ".faiss"))
-        _write_index(path, index)
-        yield IndexShard(shard.lang, shard.path, shard.rows, plan.kind, path, plan.template)
+def _fill(item: tuple[tuple[str, int], Iterable[tuple[str, str]]], plans: dict[str, Plan], parts: dict[str, int],
+          root: str) -> IndexShard:
+    """One list range's pieces (piece path, embedding shard path) -> its index shard: the trained index filled
+    with their vectors in id order (so positions follow ids, which breaks ties as one search over everything
+    would); beside it, their ids and the embedding shard each came from."""
+    (lang, part), pieces = item
+    plan = plans[lang]
+    index = _load_index(plan.template)
+    first, end = list_ranges(faiss.extract_index_ivf(index).nlist, parts[lang])[part]
+    pieces = sorted(pieces)
+    sources = sorted({source for _path, source in pieces})
+    data = [read_npz(path) for path, _source in pieces]
+    ids = np.concatenate([piece["ids"] for piece in data])
+    origin = np.concatenate([np.full(len(piece["ids"]), sources.index(source), dtype=np.int16)
+                             for piece, (_path, source) in zip(data, pieces)])
+    order = np.argsort(ids, kind="stable")
+    add_preassigned(index, np.concatenate([piece["vectors"] for piece in data])[order],
+                    np.concatenate([piece["lists"] for piece in data])[order])
+    name = FileSystems.join(root, lang, f"lists-{first:06d}-{end:06d}")
+    _write_index(f"{name}.faiss", index)
+    write_npz(f"{name}.npz", ids=ids[order], origin=origin[order])
+    return IndexShard(lang, f"{name}.npz", len(ids), plan.kind, f"{name}.faiss", plan.template, (first, end),
+                      tuple(sources))
+
+
+def _remove_pieces(_start, shards: list[IndexShard], root: str) -> None:
+    """Once every range is filled (`shards` as a side input waits for them), the piece files go: removed in
+    the fill itself, a retried fill would find them gone."""
+    patterns = sorted({FileSystems.join(root, shard.lang, "pieces", "*.npz") for shard in shards if shard.lists})
+    found = [meta.path for result in FileSystems.match(patterns) for meta in result.metadata_list] if patterns else []
+    if found:
+        FileSystems.delete(found)
 
 
 class BuildIndex(beam.PTransform):
@@ -468,6 +540,10 @@ class BuildIndex(beam.PTransform):
     With `stored` (a PCollection of Plan: trained indexes kept from an earlier release, at most one per
     language), the shards of those languages are populated from the stored trained index instead: nothing is
     sampled or trained for them, so their new index shards share the old shards' quantizer (a refresh).
+
+    An IVF language's index shards split its lists into as many ranges as it has embedding shards (so one
+    holds about an embedding shard's vectors): each embedding shard's vectors are assigned to lists once and
+    routed to their ranges as piece files, and each range is filled from its pieces.
     """
 
     def __init__(self, root: str, kind: str = "auto", nprobe: int = NPROBE, train_size: int | None = None,
@@ -490,15 +566,23 @@ class BuildIndex(beam.PTransform):
                  | "ByLang" >> beam.Map(lambda plan: (plan.lang, plan)))
         if self.stored is not None:
             plans = (plans, stored) | "AllPlans" >> beam.Flatten()
-        return shards | "Populate" >> beam.ParDo(_Populate(self.root), beam.pvalue.AsDict(plans))
+        plans = beam.pvalue.AsDict(plans)
+        parts = beam.pvalue.AsDict(shards | "PerLang" >> beam.Map(lambda shard: (shard.lang, 1))
+                                   | "Parts" >> beam.CombinePerKey(sum))
+        routed = shards | "Route" >> beam.FlatMap(_route, plans, parts, self.root).with_outputs("flat", main="pieces")
+        filled = (routed.pieces | "ByRange" >> beam.GroupByKey()
+                  | "Fill" >> beam.Map(_fill, plans, parts, self.root))
+        _ = (shards.pipeline | "Once" >> beam.Create([None])
+             | "RemovePieces" >> beam.Map(_remove_pieces, beam.pvalue.AsList(filled), self.root))
+        return (routed.flat, filled) | "IndexShards" >> beam.Flatten()
 
 
 def to_search(query: Query, index_shards: Iterable[IndexShard], covered: dict) -> list[IndexShard]:
     """The index shards of the query's target language that its stored neighbour block (if any: `covered`
     maps (query lang, target lang, query shard path) to the target shards a kept block was searched
     against) does not cover yet."""
-    done = covered.get((query.shard.lang, query.target, query.shard.path), ())
-    return [index for index in index_shards if index.lang == query.target and index.path not in done]
+    done = set(covered.get((query.shard.lang, query.target, query.shard.path), ()))
+    return [index for index in index_shards if index.lang == query.target and not set(index.holds) <= done]
 
 
 class _Assign(beam.DoFn):
@@ -554,23 +638,31 @@ class _SearchPair(beam.DoFn):
             self._queries = ((query.shard.path, query.coarse), (np.char.encode(query_ids), queries, coarse))
         if self._index[0] != index_shard.path:
             self._index = (None, None)
+            origin = None   # the source of each vector, where the shard holds several embedding shards
             if index_shard.index:
-                target_ids = read_npz(index_shard.path, "ids")["ids"]
+                data = read_npz(index_shard.path, *(("ids", "origin") if index_shard.sources else ("ids",)))
+                target_ids, origin = data["ids"], data.get("origin")
                 index = _load_index(index_shard.index)
                 set_nprobe(index, self.nprobe)
                 index = _on_gpus(index, index_shard.kind)
             else:
                 target_ids, vectors = read_shard(index_shard.path)
                 index = build_index(vectors, "flat")
-            self._index = (index_shard.path, (np.char.encode(target_ids), index))
+            self._index = (index_shard.path, (np.char.encode(target_ids), origin, index))
         query_ids, queries, coarse = self._queries[1]
-        target_ids, index = self._index[1]
-        # coarse lists exist only for IVF indexes; a GPU searches its own quantizer fast
-        sims, positions = search(index, queries, self.k, coarse if faiss.get_num_gpus() == 0 else None)
+        target_ids, origin, index = self._index[1]
+        # coarse lists exist only for IVF indexes; a GPU searches its own quantizer fast, except in a shard of a
+        # list range, which must see only the query's lists in its range
+        if index_shard.lists is not None:
+            coarse = in_range(coarse, index_shard.lists)
+        elif faiss.get_num_gpus():
+            coarse = None
+        sims, positions = search(index, queries, self.k, coarse)
         found = positions >= 0
         yield (query.shard.lang, query.target, query.shard.path), Neighbours(
             query_ids, np.where(found, sims, np.float32(np.nan)), np.where(found, target_ids[positions], b""),
-            np.zeros(positions.shape, dtype=np.int16), (index_shard.path,))
+            np.zeros(positions.shape, dtype=np.int16) if origin is None else np.where(found, origin[positions], 0),
+            index_shard.holds)
 
 
 class TopK(beam.CombineFn):
