@@ -28,8 +28,9 @@ from parabeam.transforms.embedding_store import Shard, read_npz, read_shard, wri
 # size is used, always as OPQ64,IVFn,PQ64; at 10,000 sentences or fewer an exact flat index is faster and
 # k-means clustering would fail for lack of points. Tried instead (benchmarks/results/scale-list40.txt): one
 # list per 40 sentences with an HNSW quantizer from 16,384 lists. Cheaper at 100k and 400k, no cheaper at 1M
-# (per-query scans still grew 0.89 -> 1.34 ms from 400k to 1M: what grows is the number of index shards each
-# query visits, benchmarks/shard_visits.py), HNSW assignment dearer than flat at 25,000 lists, recall lower.
+# (per-query scans still grew 0.89 -> 1.34 ms from 400k to 1M: what grew was the number of index shards each
+# query visited, benchmarks/shard_visits.py, now one range of lists each), HNSW assignment dearer than flat at
+# 25,000 lists, recall lower.
 STOPES_NLIST = ((500_000_000, 262_144), (100_000_000, 131_072), (10_000_000, 65_536), (4_000_000, 32_768),
                 (700_000, 16_384), (250_000, 8_192), (160_000, 4_096), (80_000, 2_048), (10_000, 1_024))
 PQ_M = 64                  # stopes' OPQ64/PQ64: 64 sub-quantisers
