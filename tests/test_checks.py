@@ -36,6 +36,7 @@ def model():
     ("th", "Welcome to our online shop", "script_mismatch"),
     # Junk shapes.
     ("en", "Home > Software > Utilities > Editors", "menu"),
+    ("en", "Abuse / RSAC / CyberPatrol / SafeSurf.", "menu"),   # a final period makes no sentence of a menu
     ("ru", "Амбра, Древесина, Магнолия, Мускус, Пион, Роза, Сандал, Фрезия", "list"),
     ("zh", "免費A片,AV女優,美女視訊,情色交友,免費AV,色情網站", "list"),
     ("ru", "Минимальный интернет-трафик ФНС, ПФР, ФСС, Росстат, Росалкоголь,Росприроднадзор", "list"),   # a lead-in
@@ -67,6 +68,8 @@ def test_junk_is_refused_with_its_reason(model, lang, text, reason):
     ("ja", "「FascinationMAXX」もお願いしたいです。"),
     ("fr", "Il a dit « oui » et puis « non » avant de partir."),   # French quotes are not menu separators
     ("ca", "La col·lecció del museu és molt gran."),            # nor is the Catalan middle dot
+    ("nl", "Bij het inschatten van de zorgbehoefte wordt onderzocht in welke mate de ouders / verzorgers en het kind "
+           "worden belast en of de ouders / verzorgers de opvoeding aankunnen."),   # a sentence's slashes
     ("en", "NASA and ESA launched the JWST in 2021."),
     ("en", "Obama visits Berlin"),                                # a headline
     ("de", "„Wir kommen morgen wieder“, sagte sie."),

@@ -82,6 +82,16 @@ def test_split_written_paragraph(lang):
     # A lower-case abbreviation is no initial: the sentence after "н. э." is its own.
     ("ru", "Слава пошла около 400 г. н. э. Подобно тому, как Париж.",
      ["Слава пошла около 400 г. н. э.", "Подобно тому, как Париж."]),
+    # Lower case after an abbreviation, an ordinal or an ellipsis goes on; after a full word it is a new sentence.
+    ("pl", "W 2010 r. fundacja wydała 5 tys. egzemplarzy. Kim oni są?",
+     ["W 2010 r. fundacja wydała 5 tys. egzemplarzy.", "Kim oni są?"]),
+    ("tr", "16. yüzyılda Atina büyüdü. Sonra küçüldü.", ["16. yüzyılda Atina büyüdü.", "Sonra küçüldü."]),
+    ("ru", "У меня много таких было... но все потерялись.", ["У меня много таких было... но все потерялись."]),
+    ("en", "I keep the bathroom neat and tidy. because he doesn't like cleaning.",
+     ["I keep the bathroom neat and tidy.", "because he doesn't like cleaning."]),
+    # Dutch newspapers open a quote with two commas.
+    ("nl", "Toch waarschuwt Lode. ,,Juist als het goed gaat, moet je waakzaam blijven.'' Dat zei hij.",
+     ["Toch waarschuwt Lode.", ",,Juist als het goed gaat, moet je waakzaam blijven.''", "Dat zei hij."]),
 ])
 def test_split_edge_cases(lang, text, expected):
     assert split_sentences(lang, text) == expected

@@ -119,6 +119,14 @@ def _is_list(text: str) -> bool:
     return not _ends_like_a_sentence(text) and sum(short) >= LIST_MIN_ITEMS and all(short[1:])
 
 
+def _is_menu(text: str) -> bool:
+    """Three or more items between menu separators, unless it ends as a sentence with a long item: a sentence
+    may write "ouders / verzorgers" and "t / m", a breadcrumb's items are a few words ("Abuse / RSAC / SafeSurf.")."""
+    items = _MENU_SEPARATOR.split(text)
+    return len(items) >= 3 and (not _ends_like_a_sentence(text)
+                                or all(len(_WORD.findall(item)) <= MENU_MAX_WORDS for item in items))
+
+
 def _is_code(words: list[str], text: str) -> bool:
     return (len(words) <= CODE_MAX_WORDS and not _ends_like_a_sentence(text)
             and sum(any(char.isdigit() for char in word) for word in words) >= CODE_MIN_DIGIT_SHARE * len(words))
@@ -132,7 +140,7 @@ def junk_shape_reason(text: str) -> str | None:
     if _NAVIGATION.search(text):
         return "navigation"
     spaced = script_of(text) == "other"
-    if len(_MENU_SEPARATOR.split(text)) >= 3 or (
+    if _is_menu(text) or (
             "|" in text and (not spaced or len(_WORD.findall(text)) <= MENU_MAX_WORDS)):
         return "menu"
     if _is_list(text):

@@ -31,6 +31,8 @@ MAX_CHARS = 500
 _QUOTE_CLOSERS = ("”", "’", '"', "'")
 _QUOTATIVE = re.compile(r"(?:이?라|하)?고\b|(?:하)?며\b")
 _INITIAL = re.compile(r"(?:^|\s)[^\W\d_]\.$")   # an upper-case one (see _rejoin)
+# Dutch newspapers open quotes with two commas (,,Juist als...''); sentencex sees no boundary there.
+_COMMA_QUOTE = re.compile(r"(?<=[.!?'’”])\s+(?=,,)")
 _CJK_ENDS = "。！？!?｡"
 _CJK_OPEN = "「『“‘（(【〔"
 _CJK_CLOSE = "」』”’）)】〕"
@@ -38,14 +40,26 @@ _CJK_RUN = _CJK_ENDS + _CJK_CLOSE + '"'   # a straight quote right after 。 clo
 _CJK_QUOTATIVE = re.compile("と|って")  # 「…。」と言った: the quote goes on
 
 
+def _abbreviated(text: str) -> bool:
+    """`text` ends in an ellipsis or in a period after a word of at most three letters, a number or a word
+    with a period inside: an abbreviation or an ordinal sentencex does not know (r., tys., 5., o.o.)."""
+    if text.endswith(("..", "…")):
+        return True
+    words = text[:-1].split() if text.endswith(".") else []
+    return bool(words) and (len(words[-1]) <= 3 or words[-1].isdigit() or "." in words[-1])
+
+
 def _rejoin(pieces: list[str]) -> list[str]:
-    """Undo sentencex's splits after an initial (M. Dupont, Линдона Б. Джонсона) and after quoted
-    speech in Korean ("…"라고 말했다). Initials are upper case: after a lower-case abbreviation
-    ("400 г. н. э." then a new sentence) the split stands."""
+    """Undo sentencex's splits after an initial (M. Dupont, Линдона Б. Джонсона), after quoted
+    speech in Korean ("…"라고 말했다), and after an abbreviation, an ordinal or an ellipsis when a
+    lower-case letter follows ("W 2010 r. fundacja", "16. yüzyılda", "było... но"). After a full word
+    a lower-case start is a careless new sentence on the web ("neat and tidy. because he"): it stands,
+    as does the split after a lower-case abbreviation before a capital ("400 г. н. э. Подобно")."""
     sentences: list[str] = []
     for piece in pieces:
         previous = sentences[-1].strip() if sentences else ""
         if previous and ((_INITIAL.search(previous) and previous[-2].isupper())
+                         or (_abbreviated(previous) and piece.lstrip()[:1].islower())
                          or (previous.endswith(_QUOTE_CLOSERS) and _QUOTATIVE.match(piece))):
             sentences[-1] += piece
         else:
@@ -90,7 +104,7 @@ def split_sentences(lang: str, text: str) -> list[str]:
     elif script_of(text) in ("han", "kana"):
         pieces = _split_cjk(text)
     else:
-        pieces = _rejoin(list(segment(lang, text)))
+        pieces = _rejoin([piece for part in _COMMA_QUOTE.split(text) for piece in segment(lang, part)])
     return [piece.strip() for piece in pieces if piece.strip()]
 
 
