@@ -8,8 +8,10 @@ every language, as the raw split below does. The raw numbers are one process cal
 functions on the same data, with models loaded and every splitter warmed up beforehand (untimed):
 LID, split (with the sentence checks, sentence LID included) and LID+split, the two run document by
 document as a worker runs them (so it is not the sum of the two rows above it: the split stage reuses
-the paragraph LID of a sentence that is its whole paragraph). So
-the gap to the pipeline is Beam's cost: worker start-up, encoding, shuffles, the dedup combine and
+the paragraph LID of a sentence that is its whole paragraph). The "ideal" is twice one process's rate; the
+row "2 raw LID+split processes at once" measures two such processes side by side, which on a 2-core VM run
+slower each than one alone (shared caches and memory bandwidth), so it is what two workers can reach. The
+gap to the pipeline is Beam's cost: worker start-up, encoding, shuffles, the dedup combine and
 the Parquet writes. A second, one-shard pipeline run measures the start-up, so the marginal rate of
 the other N-1 shards is shown too. Repeated shards are duplicates, so dedup folds them: the store
 holds one shard's unique sentences. Nothing is asserted on time; the machine may be shared.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import platform
 import resource
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -123,6 +127,17 @@ def lid_split_timing(paths: list[str]) -> Timing:
     model, documents = load_lid_model(), read_documents(paths)
     (seen, _kept, sentences), seconds, cpu = timed(lambda: lid_split_pass(model, documents))
     return Timing("raw LID+split", seconds, len(documents), seen, sentences, cpu=cpu)
+
+
+def concurrent_timing(paths: list[str]) -> Timing:
+    """WORKERS raw LID+split processes at once, each over all shards: what WORKERS processes can do on this
+    machine, where processes running side by side share caches and memory bandwidth (measured: each is ~10%
+    slower than one alone). Its docs/s is the sum of the processes' rates."""
+    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
+        runs = list(pool.map(lid_split_timing, [paths] * WORKERS))
+    return Timing(f"{WORKERS} raw LID+split processes at once", sum(run.docs for run in runs) / sum(
+        run.docs / run.seconds for run in runs), sum(run.docs for run in runs), sum(run.paragraphs for run in runs),
+        sum(run.sentences for run in runs), cpu=sum(run.cpu for run in runs))
 
 
 def bracketed(before: Timing, after: Timing) -> Timing:
@@ -226,10 +241,10 @@ def rate(count: int, seconds: float) -> str:
     return f"{count / seconds:,.0f}" if seconds > 0 and count else "-"
 
 
-def report(raw: list[Timing], pipeline: Timing, single: Timing | None, command: str) -> list[str]:
+def report(raw: list[Timing], together: Timing, pipeline: Timing, single: Timing | None, command: str) -> list[str]:
     both = raw[-1]
     ideal = both._replace(what=f"ideal {WORKERS} x raw LID+split", seconds=both.seconds / WORKERS)
-    rows, compared = [*raw, ideal, pipeline], [pipeline]
+    rows, compared = [*raw, ideal, together, pipeline], [pipeline]
     if single:
         marginal = Timing("pipeline marginal (all shards but one)", pipeline.seconds - single.seconds,
                           pipeline.docs - single.docs, pipeline.paragraphs - single.paragraphs,
@@ -244,12 +259,13 @@ def report(raw: list[Timing], pipeline: Timing, single: Timing | None, command: 
                      f"{rate(row.docs, row.seconds):>9}{rate(row.paragraphs, row.seconds):>10}"
                      f"{rate(row.sentences, row.seconds):>9}"
                      + (f"{row.peak_mb:>9,.0f}" if row.peak_mb else f"{'':>9}") + f"{row.cpu:>8.1f}")
-    lines += ["", "pipeline docs/s as a share of the raw LID+split docs/s (1 process) and of the ideal "
-              f"{WORKERS}-process speed ({WORKERS} x raw):"]
+    lines += ["", "pipeline docs/s as a share of the raw LID+split docs/s (1 process), of the ideal "
+              f"{WORKERS}-process speed ({WORKERS} x raw) and of {WORKERS} raw processes run at once:"]
     for row in compared:
         speed = row.docs / row.seconds if row.seconds > 0 else float("nan")
         raw_speed = both.docs / both.seconds
-        lines.append(f"  {row.what:42} {speed / raw_speed:6.2f} x raw   {speed / (WORKERS * raw_speed):6.2f} x ideal")
+        lines.append(f"  {row.what:42} {speed / raw_speed:6.2f} x raw   {speed / (WORKERS * raw_speed):6.2f} x ideal"
+                     f"   {speed * together.seconds / together.docs:6.2f} x at once")
     lines += ["", "CPU seconds per document, raw LID+split over pipeline (1.00: Beam costs no CPU beyond the stage "
               "functions; on a shared machine a better guide than wall time, which depends on the cores we got):"]
     for row in compared:
@@ -285,14 +301,17 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="parabeam-ingest-") as tmp:
         paths = shards(args.wet, args.repeat, Path(tmp) / "input")
         raw = raw_timings(paths)
+        together = concurrent_timing(paths)
         pipeline = pipeline_timing(paths, Path(tmp) / "store", f"pipeline, {WORKERS} workers ({args.repeat} shards)")
         single = (pipeline_timing(paths[:1], Path(tmp) / "store-1", f"pipeline, {WORKERS} workers (1 shard)")
                   if args.repeat > 1 else None)
-        after = lid_split_timing(paths)
+        after, together_after = lid_split_timing(paths), concurrent_timing(paths)
     before, raw[-1] = raw[-1], bracketed(raw[-1], after)
-    print("\n".join(report(raw, pipeline, single, command)))
+    together_before, together = together, bracketed(together, together_after)
+    print("\n".join(report(raw, together, pipeline, single, command)))
     print(f"\nraw LID+split: mean of a pass before the pipeline runs ({before.seconds:.2f} s, {before.cpu:.1f} CPU s) "
-          f"and one after ({after.seconds:.2f} s, {after.cpu:.1f} CPU s)")
+          f"and one after ({after.seconds:.2f} s, {after.cpu:.1f} CPU s); {WORKERS} at once: "
+          f"{together_before.docs / together_before.seconds:,.0f} and {together_after.docs / together_after.seconds:,.0f} docs/s")
 
 
 if __name__ == "__main__":
