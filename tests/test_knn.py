@@ -23,8 +23,9 @@ def int_vectors(min_rows: int, max_rows: int):
         lambda n: arrays(np.float32, (n, DIM), elements=st.integers(-2, 2).map(float)))
 
 
-def reference_topk(queries, targets, k):
-    sims = queries @ targets.T
+def reference_topk(queries, targets, k, mask=0.0):
+    """Exact top-k by inner product, ties to the lower index; `mask` (-inf) hides targets from a query."""
+    sims = queries @ targets.T + mask
     ids = np.broadcast_to(np.arange(len(targets)), sims.shape)
     order = np.lexsort((ids, -sims), axis=-1)[:, :k]
     return np.take_along_axis(sims, order, axis=-1), order
@@ -111,6 +112,34 @@ def test_search_over_lists_assigned_once_equals_plain_search(kind):
     sims, ids = search(index, queries, 4, assign(index, queries, 4))
     np.testing.assert_array_equal(ids, want_ids)
     np.testing.assert_allclose(sims, want_sims, rtol=0, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(queries=int_vectors(1, 30), targets=int_vectors(1, 60), k=st.integers(1, 6), nprobe=st.integers(1, 4),
+       masked=st.integers(0, 3), batch=st.sampled_from([1, 3, 1000]), data=st.data())
+def test_scan_by_list_is_the_exact_topk_of_the_probed_lists(queries, targets, k, nprobe, masked, batch, data):
+    """An IVF-Flat index searched with its lists assigned in advance (list by list, in batches of queries) returns
+    the top-k of the vectors in the probed lists, ties to the lower id, padded with -inf / -1, as an exact search
+    over those vectors; lists masked to -1 (another index shard's range) are not scanned."""
+    nlist = 4
+    quantizer = faiss.IndexFlatIP(DIM)
+    quantizer.add(np.eye(DIM + 1, DIM, dtype=np.float32)[:nlist] - np.float32(0.5))
+    index = faiss.IndexIVFFlat(quantizer, DIM, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.add(targets)
+    probed = np.array([data.draw(st.permutations(range(nlist)))[:nprobe] for _ in queries], dtype=np.int64)
+    probed[probed < masked] = -1   # as assign's lists are masked to another index shard's range
+    _dist, lists = quantizer.search(targets, 1)
+    sims = queries @ targets.T
+    reachable = (lists[:, 0][None, :, None] == probed[:, None, :]).any(axis=2)
+    want_sims, want_ids = reference_topk(queries, targets, min(k, len(targets)), np.where(reachable, 0, -np.inf))
+    want_ids = np.where(np.isinf(want_sims), -1, want_ids)
+    saved, knn_module.SCAN_BATCH_BYTES = knn_module.SCAN_BATCH_BYTES, batch * 8 * nprobe * k
+    try:
+        got_sims, got_ids = search(index, queries, k, (np.zeros(probed.shape, dtype=np.float32), probed))
+    finally:
+        knn_module.SCAN_BATCH_BYTES = saved
+    np.testing.assert_array_equal(got_ids, want_ids)
+    np.testing.assert_array_equal(got_sims, want_sims.astype(np.float32))
 
 
 def test_k_is_capped_by_the_number_of_targets():
