@@ -19,6 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 import apache_beam as beam  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
@@ -198,7 +199,8 @@ def search(index: faiss.Index, queries: np.ndarray, k: int,
     queries = _f32(queries)
     flat_ivf = _flat_lists(index) if coarse is not None else None
     if flat_ivf is not None:
-        return _scan_by_list(flat_ivf, queries, coarse[1], min(k, index.ntotal))
+        with threadpool_limits(1, "blas"):   # one worker process per core: more threads oversubscribe them
+            return _scan_by_list(flat_ivf, queries, coarse[1], min(k, index.ntotal))
     if coarse is None:
         def fetch_top(rows, fetch):
             return index.search(queries[rows], fetch)
