@@ -311,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(report(raw, together, pipeline, single, command)))
     print(f"\nraw LID+split: mean of a pass before the pipeline runs ({before.seconds:.2f} s, {before.cpu:.1f} CPU s) "
           f"and one after ({after.seconds:.2f} s, {after.cpu:.1f} CPU s); {WORKERS} at once: "
-          f"{together_before.docs / together_before.seconds:,.0f} and {together_after.docs / together_after.seconds:,.0f} docs/s")
+          f"{rate(together_before.docs, together_before.seconds)} and "
+          f"{rate(together_after.docs, together_after.seconds)} docs/s")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ the store: about one FLORES line in eight holds two sentences ("... nominations.
 the store rightly keeps apart. `--conllu LANG=PATH` (repeatable) measures a language from a Universal
 Dependencies treebank instead of FLORES: its `# text = ` sentences, in file order (the PUD treebanks are
 1,000 news and Wikipedia sentences in document order), packed the same way; the treebanks are not in the
-shared data, so they are named on the command line and not kept in the repository. Each loss is charged to the first stage that lost it: a line LID refused,
-a sentence the splitter cut or merged differently inside its paragraph, or the reason a rule refused it.
+shared data, so they are named on the command line and not kept in the repository. Each loss is charged to
+the first stage that lost it: a line LID refused, a sentence the splitter cut or merged differently inside its
+paragraph, or the reason a rule refused it.
 """
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ MAX_PER_LINE = 4
 LINES_PER_PAGE = (3, 12)
 UNSPACED = ("zh", "ja")   # scripts written without spaces between sentences
 UNPUNCTUATED = ("th",)
-CLOSED = re.compile(r"[.!?…:;。！？]['\"’”»)」』]*$")   # a sentence's closing punctuation, quotes after it
+# A sentence's closing punctuation, quotes after it. Stricter than checks._SENTENCE_END, which also takes a
+# closing bracket or quote alone as an end: a list item "Senaat (74 leden)" is a line of its own on a page.
+CLOSED = re.compile(r"[.!?…:;。！？]['\"’”»)」』]*$")
 
 
 def pack(sentences: list[str], lang: str, rng: random.Random) -> Iterator[list[str]]:

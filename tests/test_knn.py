@@ -129,7 +129,6 @@ def test_scan_by_list_is_the_exact_topk_of_the_probed_lists(queries, targets, k,
     probed = np.array([data.draw(st.permutations(range(nlist)))[:nprobe] for _ in queries], dtype=np.int64)
     probed[probed < masked] = -1   # as assign's lists are masked to another index shard's range
     _dist, lists = quantizer.search(targets, 1)
-    sims = queries @ targets.T
     reachable = (lists[:, 0][None, :, None] == probed[:, None, :]).any(axis=2)
     want_sims, want_ids = reference_topk(queries, targets, min(k, len(targets)), np.where(reachable, 0, -np.inf))
     want_ids = np.where(np.isinf(want_sims), -1, want_ids)

@@ -23,7 +23,8 @@ def test_pack_puts_a_heading_at_the_end_of_its_line():
     lines = list(pack(sentences, "nl", random.Random(0)))
     assert [s for _line, *known in lines for s in known] == sentences
     assert all(known[-1] == s for _line, *known in lines for s in known if s in ("Geschiedenis", "Senaat (74 leden)"))
-    thai = ["สวัสดีครับ ยินดีต้อนรับ", "ขอบคุณมากครับ"] * 10   # Thai has no closing punctuation: packed as drawn
+    # Thai has no closing punctuation: its lines are packed as drawn
+    thai = ["สวัสดีครับ ยินดีต้อนรับ", "ขอบคุณมากครับ"] * 10
     assert max(len(known) for _line, *known in pack(thai, "th", random.Random(0))) > 1
 
 

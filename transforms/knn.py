@@ -44,9 +44,10 @@ TRAIN_POINTS_PER_LIST = 64
 # Kept for callers that want the old fixed sample; BuildIndex's default is train_size_for(default_nlist(n)).
 DEFAULT_TRAIN_SIZE = 200_000
 # Coarse quantizer: flat (one BLAS matrix product per query batch: at 16,384 lists 0.15-0.18 ms a query on one
-# core, below the 0.36 ms of scanning 128 lists, benchmarks/results/scale-1m.txt) up to HNSW_FROM_NLIST lists; from there (corpora above 10M,
-# where a flat quantizer would cost more than the scan and grow with the corpus) an HNSW graph over the
-# centroids (FAISS's IVFn_HNSW32), whose cost grows ~log(nlist). Its efSearch is HNSW_EF_PER_PROBE x nprobe.
+# core, below the 0.36 ms of scanning 128 lists, benchmarks/results/scale-1m.txt) up to HNSW_FROM_NLIST lists;
+# from there (corpora above 10M, where a flat quantizer would cost more than the scan and grow with the corpus)
+# an HNSW graph over the centroids (FAISS's IVFn_HNSW32), whose cost grows ~log(nlist). Its efSearch is
+# HNSW_EF_PER_PROBE x nprobe.
 # Measured at 100k (2,048 lists, synthetic muse, niced on a loaded 2-core machine): flat assign 0.09 ms/query,
 # HNSW 0.20 ms/query and 8x slower to add vectors; so HNSW only where the flat one stops being cheap.
 HNSW_FROM_NLIST = 65_536
