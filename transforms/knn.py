@@ -110,7 +110,9 @@ def _scan_by_list(ivf: faiss.IndexIVFFlat, queries: np.ndarray, probed: np.ndarr
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (similarity descending, then id ascending) of each query among the vectors of the lists it probes
     (`probed`, from assign; -1: none), as search_preassigned finds them, scanned one list at a time for a batch of
-    queries (SCAN_BATCH_BYTES). Rows with fewer than k candidates end in similarity -inf and id -1."""
+    queries (SCAN_BATCH_BYTES). Rows with fewer than k candidates end in similarity -inf and id -1.
+    Only the probes that are not -1 take candidate slots: an index shard of a list range (in_range) pays for
+    the probes in its range, not for all nprobe of them."""
     invlists, dim, nprobe = ivf.invlists, ivf.d, probed.shape[1]
     sims = np.full((len(queries), k), -np.inf, dtype=np.float32)
     ids = np.full((len(queries), k), -1, dtype=np.int64)
@@ -118,25 +120,29 @@ def _scan_by_list(ivf: faiss.IndexIVFFlat, queries: np.ndarray, probed: np.ndarr
         return sims, ids
     batch = max(1, SCAN_BATCH_BYTES // (8 * nprobe * k))
     for start in range(0, len(queries), batch):
-        rows_probed = probed[start:start + batch]
-        cand_sims = np.full((len(rows_probed), nprobe * k), -np.inf, dtype=np.float32)
-        cand_ids = np.full((len(rows_probed), nprobe * k), -1, dtype=np.int64)
-        flat = rows_probed.ravel()
-        order = np.argsort(flat, kind="stable")
-        numbers = flat[order]
+        valid = probed[start:start + batch] >= 0
+        width = int(valid.sum(axis=1).max(initial=0))
+        if not width:
+            continue
+        slot_of = np.cumsum(valid, axis=1) - 1   # each row's probes in range, numbered from 0
+        positions = np.flatnonzero(valid)
+        numbers = probed[start:start + batch].ravel()[positions]
+        order = np.argsort(numbers, kind="stable")
+        positions, numbers = positions[order], numbers[order]
+        cand_sims = np.full((len(valid), width * k), -np.inf, dtype=np.float32)
+        cand_ids = np.full((len(valid), width * k), -1, dtype=np.int64)
         bounds = np.flatnonzero(np.diff(numbers)) + 1
         for first, end in zip(np.r_[0, bounds], np.r_[bounds, len(numbers)]):
-            number, size = int(numbers[first]), 0
-            if number >= 0:
-                size = invlists.list_size(number)
+            number = int(numbers[first])
+            size = invlists.list_size(number)
             if not size:
                 continue
             vectors = faiss.rev_swig_ptr(invlists.get_codes(number), size * dim * 4).view(np.float32).reshape(size, dim)
             list_ids = faiss.rev_swig_ptr(invlists.get_ids(number), size)
-            rows, slots = np.divmod(order[first:end], nprobe)
+            rows = positions[first:end] // nprobe
             found_sims, found_ids = _k_best(queries[start + rows] @ vectors.T,
                                             np.broadcast_to(list_ids, (len(rows), size)), k)
-            columns = slots[:, None] * k + np.arange(found_sims.shape[1])
+            columns = slot_of.ravel()[positions[first:end], None] * k + np.arange(found_sims.shape[1])
             cand_sims[rows[:, None], columns], cand_ids[rows[:, None], columns] = found_sims, found_ids
         sims[start:start + batch], ids[start:start + batch] = _k_best(cand_sims, cand_ids, k)
     return sims, ids
