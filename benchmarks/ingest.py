@@ -15,6 +15,10 @@ gap to the pipeline is Beam's cost: worker start-up, encoding, shuffles, the ded
 the Parquet writes. A second, one-shard pipeline run measures the start-up, so the marginal rate of
 the other N-1 shards is shown too. Repeated shards are duplicates, so dedup folds them: the store
 holds one shard's unique sentences. Nothing is asserted on time; the machine may be shared.
+
+This VM's speed drifts by tens of percent within minutes, so the raw LID+split pass, the 2 processes at once and
+both pipelines run in ROUNDS interleaved rounds, and each of those rows is its median round (the marginal row:
+the median of the rounds' own N-shard minus 1-shard differences); every round's ratios are listed below the table.
 """
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ from parabeam.transforms.write import write_parquet
 
 DEFAULT_WET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web" / "CC-MAIN-2017-30_excerpt.warc.wet.gz"
 WORKERS = 2
+ROUNDS = 3
 
 
 class Timing(NamedTuple):
@@ -140,11 +145,16 @@ def concurrent_timing(paths: list[str]) -> Timing:
         sum(run.sentences for run in runs), cpu=sum(run.cpu for run in runs))
 
 
-def bracketed(before: Timing, after: Timing) -> Timing:
-    """The raw baseline as the mean of a pass before and a pass after the pipeline runs: this VM's speed drifts
-    by tens of percent within minutes, and a baseline taken on both sides of what it is compared with cancels a
-    steady drift."""
-    return before._replace(seconds=(before.seconds + after.seconds) / 2, cpu=(before.cpu + after.cpu) / 2)
+def median(timings: list[Timing]) -> Timing:
+    """The timing of the median round (by seconds)."""
+    return sorted(timings, key=lambda timing: timing.seconds)[len(timings) // 2]
+
+
+def marginal(pipeline: Timing, single: Timing) -> Timing:
+    """What the shards after the first cost: the N-shard run less the 1-shard run."""
+    return Timing("pipeline marginal (all shards but one)", pipeline.seconds - single.seconds,
+                  pipeline.docs - single.docs, pipeline.paragraphs - single.paragraphs,
+                  pipeline.sentences - single.sentences, cpu=pipeline.cpu - single.cpu)
 
 
 def raw_timings(paths: list[str]) -> list[Timing]:
@@ -241,16 +251,14 @@ def rate(count: int, seconds: float) -> str:
     return f"{count / seconds:,.0f}" if seconds > 0 and count else "-"
 
 
-def report(raw: list[Timing], together: Timing, pipeline: Timing, single: Timing | None, command: str) -> list[str]:
+def report(raw: list[Timing], together: Timing, pipeline: Timing, single: Timing | None, extra: Timing | None,
+           command: str) -> list[str]:
     both = raw[-1]
     ideal = both._replace(what=f"ideal {WORKERS} x raw LID+split", seconds=both.seconds / WORKERS)
     rows, compared = [*raw, ideal, together, pipeline], [pipeline]
-    if single:
-        marginal = Timing("pipeline marginal (all shards but one)", pipeline.seconds - single.seconds,
-                          pipeline.docs - single.docs, pipeline.paragraphs - single.paragraphs,
-                          pipeline.sentences - single.sentences, cpu=pipeline.cpu - single.cpu)
-        rows += [single, marginal]
-        compared.append(marginal)
+    if single and extra:
+        rows += [single, extra]
+        compared.append(extra)
     lines = [f"command: {command}", machine(), "",
              f"{'':44}{'docs':>8}{'paragraphs':>12}{'sentences':>11}{'seconds':>10}"
              f"{'docs/s':>9}{'para/s':>10}{'sent/s':>9}{'peak MB':>9}{'CPU s':>8}"]
@@ -262,16 +270,25 @@ def report(raw: list[Timing], together: Timing, pipeline: Timing, single: Timing
     lines += ["", "pipeline docs/s as a share of the raw LID+split docs/s (1 process), of the ideal "
               f"{WORKERS}-process speed ({WORKERS} x raw) and of {WORKERS} raw processes run at once:"]
     for row in compared:
-        speed = row.docs / row.seconds if row.seconds > 0 else float("nan")
-        raw_speed = both.docs / both.seconds
-        lines.append(f"  {row.what:42} {speed / raw_speed:6.2f} x raw   {speed / (WORKERS * raw_speed):6.2f} x ideal"
-                     f"   {speed * together.seconds / together.docs:6.2f} x at once")
+        lines.append(f"  {row.what:42} {shares(row, both, together)}")
     lines += ["", "CPU seconds per document, raw LID+split over pipeline (1.00: Beam costs no CPU beyond the stage "
               "functions; on a shared machine a better guide than wall time, which depends on the cores we got):"]
     for row in compared:
         if row.cpu > 0 and both.cpu > 0:
-            lines.append(f"  {row.what:42} {(both.cpu / both.docs) / (row.cpu / row.docs):6.2f}")
+            lines.append(f"  {row.what:42} {cpu_share(row, both):6.2f}")
     return lines
+
+
+def shares(row: Timing, both: Timing, together: Timing) -> str:
+    """`row`'s docs/s as a share of one raw process, of the ideal and of WORKERS raw processes at once."""
+    speed = row.docs / row.seconds if row.seconds > 0 else float("nan")
+    raw_speed = both.docs / both.seconds
+    return (f"{speed / raw_speed:6.2f} x raw   {speed / (WORKERS * raw_speed):6.2f} x ideal"
+            f"   {speed * together.seconds / together.docs:6.2f} x at once")
+
+
+def cpu_share(row: Timing, both: Timing) -> float:
+    return (both.cpu / both.docs) / (row.cpu / row.docs)
 
 
 def machine() -> str:
@@ -301,18 +318,24 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="parabeam-ingest-") as tmp:
         paths = shards(args.wet, args.repeat, Path(tmp) / "input")
         raw = raw_timings(paths)
-        together = concurrent_timing(paths)
-        pipeline = pipeline_timing(paths, Path(tmp) / "store", f"pipeline, {WORKERS} workers ({args.repeat} shards)")
-        single = (pipeline_timing(paths[:1], Path(tmp) / "store-1", f"pipeline, {WORKERS} workers (1 shard)")
-                  if args.repeat > 1 else None)
-        after, together_after = lid_split_timing(paths), concurrent_timing(paths)
-    before, raw[-1] = raw[-1], bracketed(raw[-1], after)
-    together_before, together = together, bracketed(together, together_after)
-    print("\n".join(report(raw, together, pipeline, single, command)))
-    print(f"\nraw LID+split: mean of a pass before the pipeline runs ({before.seconds:.2f} s, {before.cpu:.1f} CPU s) "
-          f"and one after ({after.seconds:.2f} s, {after.cpu:.1f} CPU s); {WORKERS} at once: "
-          f"{rate(together_before.docs, together_before.seconds)} and "
-          f"{rate(together_after.docs, together_after.seconds)} docs/s")
+        rounds = []
+        for number in range(ROUNDS):
+            pipeline = pipeline_timing(paths, Path(tmp) / f"store-{number}",
+                                       f"pipeline, {WORKERS} workers ({args.repeat} shards)")
+            single = (pipeline_timing(paths[:1], Path(tmp) / f"store-1-{number}",
+                                      f"pipeline, {WORKERS} workers (1 shard)") if args.repeat > 1 else None)
+            rounds.append((lid_split_timing(paths), concurrent_timing(paths), pipeline, single,
+                           marginal(pipeline, single) if single else None))
+    columns = list(zip(*rounds))
+    raw[-1], together, pipeline = median(columns[0]), median(columns[1]), median(columns[2])
+    single, extra = (median(columns[3]), median(columns[4])) if args.repeat > 1 else (None, None)
+    print("\n".join(report(raw, together, pipeline, single, extra, command)))
+    print(f"\nrounds (raw LID+split s, {WORKERS} at once docs/s, pipeline s, 1 shard s; marginal share; CPU share):")
+    for number, (both, at_once, whole, one, rest) in enumerate(rounds, 1):
+        row = rest or whole
+        print(f"  {number}: {both.seconds:.2f} s, {rate(at_once.docs, at_once.seconds)} docs/s, {whole.seconds:.2f} s, "
+              + (f"{one.seconds:.2f} s; " if one else "-; ")
+              + f"{shares(row, both, at_once).strip()}; CPU {cpu_share(row, both):.2f}")
 
 
 if __name__ == "__main__":
