@@ -53,6 +53,14 @@ DEFAULT_TRAIN_SIZE = 200_000
 HNSW_FROM_NLIST = 65_536
 HNSW_M = 32
 HNSW_EF_PER_PROBE = 2
+# A flat quantizer's cost grows with nlist (the list scans do not), so from PROJECT_FROM_NLIST lists an IVF-Flat
+# index trained on CPU scores its centroids in their top dim / 2 singular directions (the uncentred SVD of the
+# centroids, where their inner products have their energy); vectors and queries are assigned the same way.
+# Measured (synthetic muse-shaped vectors, one core): assignment 0.091 -> 0.059 ms a query at 8,192 lists and
+# 0.176 -> 0.105 at 16,384; recall@4 at 400k (8,192 lists, nprobe 128) 0.9866 -> 0.9851. Below 4,096 lists the
+# exact assignment costs a fifth of the scan or less. Not for PQ codes (their residuals need the exact centroid)
+# nor on GPUs (FAISS's GPU cloner copies flat quantizers only; there the flat assignment is cheap).
+PROJECT_FROM_NLIST = 4_096
 # Extra neighbours fetched so that ties at the k-th similarity can be resolved by id without re-searching.
 TIE_SLACK = 8
 # IVF-Flat lists assigned in advance are scanned list by list: every query of a batch that probes a list meets
@@ -149,8 +157,9 @@ def _scan_by_list(ivf: faiss.IndexIVFFlat, queries: np.ndarray, probed: np.ndarr
 
 
 def _on_gpus(index: faiss.Index, kind: str) -> faiss.Index:
-    """Every visible GPU, as LASER's knnGPU does; PQ codes need fp16 lookup tables to fit GPU shared memory."""
-    if faiss.get_num_gpus() == 0:
+    """Every visible GPU, as LASER's knnGPU does; PQ codes need fp16 lookup tables to fit GPU shared memory.
+    An index with a projected quantizer (trained on a CPU) stays on the CPU, where its lists are scanned."""
+    if faiss.get_num_gpus() == 0 or _projected(index):
         return index
     options = faiss.GpuMultipleClonerOptions()
     options.useFloat16 = kind == "ivfpq"
@@ -336,6 +345,28 @@ def _factory(kind: str, nlist: int, m: int) -> str:
     raise ValueError(f"unknown index kind {kind!r}; expected flat, ivf or ivfpq")
 
 
+def _projected_quantizer(centroids: np.ndarray) -> faiss.Index:
+    """A flat inner-product quantizer over `centroids` that scores them in their top dim / 2 singular
+    directions (PROJECT_FROM_NLIST)."""
+    dim = centroids.shape[1]
+    directions = np.linalg.svd(centroids, full_matrices=False)[2][:dim // 2]
+    projection = faiss.LinearTransform(dim, dim // 2, False)
+    faiss.copy_array_to_vector(_f32(directions).ravel(), projection.A)
+    projection.is_trained = True
+    quantizer = faiss.IndexPreTransform(projection, faiss.IndexFlatIP(dim // 2))
+    quantizer.add(_f32(centroids))
+    return quantizer
+
+
+def _projected(index: faiss.Index) -> bool:
+    """Whether `index` is an IVF index with a projected quantizer (_projected_quantizer)."""
+    try:
+        ivf = faiss.extract_index_ivf(index)
+    except (RuntimeError, ValueError):
+        return False
+    return isinstance(faiss.downcast_index(ivf.quantizer), faiss.IndexPreTransform)
+
+
 def _spherical_kmeans(x: np.ndarray, k: int, seed: int, niter: int = 20, gpu: bool = False) -> np.ndarray:
     """k unit centroids of the rows of x (inner product)."""
     k = max(1, min(k, len(x)))
@@ -384,7 +415,8 @@ def train_index(sample: np.ndarray, kind: str, n_total: int, nlist: int | None =
     subset of at most train_size_for(nlist) rows is used). nlist defaults to default_nlist(n_total), capped
     only by what the sample can train (MIN_POINTS_PER_CENTROID per list); nprobe is the number of lists
     searched. The lists' centroids come from spherical k-means: flat on GPU when FAISS sees one, two-level
-    on CPU (two_level_centroids; memory train_memory_bytes)."""
+    on CPU (two_level_centroids; memory train_memory_bytes); an IVF-Flat index trained on CPU with
+    PROJECT_FROM_NLIST lists or more assigns in a projection (_projected_quantizer)."""
     n, dim = sample.shape
     nlist = nlist or max(1, min(default_nlist(n_total), n // MIN_POINTS_PER_CENTROID))
     index = faiss.index_factory(dim, _factory(kind, nlist, m or PQ_M), faiss.METRIC_INNER_PRODUCT)
@@ -402,6 +434,10 @@ def train_index(sample: np.ndarray, kind: str, n_total: int, nlist: int | None =
         centroids = _spherical_kmeans(sample, nlist, seed, gpu=True)
     else:
         centroids = two_level_centroids(sample, nlist, seed)
+    if kind == "ivf" and PROJECT_FROM_NLIST <= nlist < HNSW_FROM_NLIST and faiss.get_num_gpus() == 0:
+        index = faiss.IndexIVFFlat(_projected_quantizer(centroids), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        set_nprobe(index, nprobe)
+        return index
     ivf.quantizer.reset()
     ivf.quantizer.add(centroids)
     ivf.quantizer.is_trained = True
