@@ -101,16 +101,18 @@ def _k_best(sims: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.n
     return best_sims, best_ids
 
 
+def _ivf_or_none(index: faiss.Index) -> faiss.IndexIVF | None:
+    """The IVF part of `index` (behind a rotation, if any), downcast; None for an index without lists."""
+    try:
+        return faiss.downcast_index(faiss.extract_index_ivf(index))
+    except (RuntimeError, ValueError):
+        return None
+
+
 def _flat_lists(index: faiss.Index) -> faiss.IndexIVFFlat | None:
     """The IVF-Flat inner-product CPU index `index` is, whose lists `_scan_by_list` reads; None for any other
     (PQ codes, a rotation in front, a GPU index)."""
-    if isinstance(index, faiss.IndexPreTransform):
-        return None
-    try:
-        ivf = faiss.extract_index_ivf(index)
-    except (RuntimeError, ValueError):
-        return None
-    ivf = faiss.downcast_index(ivf)
+    ivf = None if isinstance(index, faiss.IndexPreTransform) else _ivf_or_none(index)
     return ivf if type(ivf) is faiss.IndexIVFFlat and ivf.metric_type == faiss.METRIC_INNER_PRODUCT else None
 
 
@@ -132,11 +134,12 @@ def _scan_by_list(ivf: faiss.IndexIVFFlat, queries: np.ndarray, probed: np.ndarr
         width = int(valid.sum(axis=1).max(initial=0))
         if not width:
             continue
-        slot_of = np.cumsum(valid, axis=1) - 1   # each row's probes in range, numbered from 0
+        slot_in_row = np.cumsum(valid, axis=1) - 1   # each row's probes in range, numbered from 0
         positions = np.flatnonzero(valid)
         numbers = probed[start:start + batch].ravel()[positions]
         order = np.argsort(numbers, kind="stable")
         positions, numbers = positions[order], numbers[order]
+        rows_of, slots_of = positions // nprobe, slot_in_row.ravel()[positions]
         cand_sims = np.full((len(valid), width * k), -np.inf, dtype=np.float32)
         cand_ids = np.full((len(valid), width * k), -1, dtype=np.int64)
         bounds = np.flatnonzero(np.diff(numbers)) + 1
@@ -147,10 +150,10 @@ def _scan_by_list(ivf: faiss.IndexIVFFlat, queries: np.ndarray, probed: np.ndarr
                 continue
             vectors = faiss.rev_swig_ptr(invlists.get_codes(number), size * dim * 4).view(np.float32).reshape(size, dim)
             list_ids = faiss.rev_swig_ptr(invlists.get_ids(number), size)
-            rows = positions[first:end] // nprobe
+            rows = rows_of[first:end]
             found_sims, found_ids = _k_best(queries[start + rows] @ vectors.T,
                                             np.broadcast_to(list_ids, (len(rows), size)), k)
-            columns = slot_of.ravel()[positions[first:end], None] * k + np.arange(found_sims.shape[1])
+            columns = slots_of[first:end, None] * k + np.arange(found_sims.shape[1])
             cand_sims[rows[:, None], columns], cand_ids[rows[:, None], columns] = found_sims, found_ids
         sims[start:start + batch], ids[start:start + batch] = _k_best(cand_sims, cand_ids, k)
     return sims, ids
@@ -360,11 +363,8 @@ def _projected_quantizer(centroids: np.ndarray) -> faiss.Index:
 
 def _projected(index: faiss.Index) -> bool:
     """Whether `index` is an IVF index with a projected quantizer (_projected_quantizer)."""
-    try:
-        ivf = faiss.extract_index_ivf(index)
-    except (RuntimeError, ValueError):
-        return False
-    return isinstance(faiss.downcast_index(ivf.quantizer), faiss.IndexPreTransform)
+    ivf = _ivf_or_none(index)
+    return ivf is not None and isinstance(faiss.downcast_index(ivf.quantizer), faiss.IndexPreTransform)
 
 
 def _spherical_kmeans(x: np.ndarray, k: int, seed: int, niter: int = 20, gpu: bool = False) -> np.ndarray:
@@ -429,20 +429,17 @@ def train_index(sample: np.ndarray, kind: str, n_total: int, nlist: int | None =
             transform = index.chain.at(step)
             transform.train(sample)
             sample = transform.apply(sample)
-    ivf = faiss.extract_index_ivf(index)
-    if faiss.get_num_gpus() > 0:
-        centroids = _spherical_kmeans(sample, nlist, seed, gpu=True)
-    else:
-        centroids = two_level_centroids(sample, nlist, seed)
-    if kind == "ivf" and PROJECT_FROM_NLIST <= nlist < HNSW_FROM_NLIST and faiss.get_num_gpus() == 0:
+    gpu = faiss.get_num_gpus() > 0
+    centroids = _spherical_kmeans(sample, nlist, seed, gpu=True) if gpu else two_level_centroids(sample, nlist, seed)
+    if kind == "ivf" and PROJECT_FROM_NLIST <= nlist < HNSW_FROM_NLIST and not gpu:
         index = faiss.IndexIVFFlat(_projected_quantizer(centroids), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        set_nprobe(index, nprobe)
-        return index
-    ivf.quantizer.reset()
-    ivf.quantizer.add(centroids)
-    ivf.quantizer.is_trained = True
-    ivf.train(sample)   # the quantizer is full (FAISS skips its clustering): trains PQ codes only, if any
-    index.is_trained = True
+    else:
+        ivf = faiss.extract_index_ivf(index)
+        ivf.quantizer.reset()
+        ivf.quantizer.add(centroids)
+        ivf.quantizer.is_trained = True
+        ivf.train(sample)   # the quantizer is full (FAISS skips its clustering): trains PQ codes only, if any
+        index.is_trained = True
     set_nprobe(index, nprobe)
     return index
 
@@ -450,9 +447,8 @@ def train_index(sample: np.ndarray, kind: str, n_total: int, nlist: int | None =
 def set_nprobe(index: faiss.Index, nprobe: int) -> None:
     """Lists searched per query by an IVF index (capped at its list count), and the HNSW quantizer's search
     breadth to match; flat indexes have none."""
-    try:
-        ivf = faiss.extract_index_ivf(index)
-    except RuntimeError:
+    ivf = _ivf_or_none(index)
+    if ivf is None:
         return
     ivf.nprobe = min(nprobe, ivf.nlist)
     quantizer = faiss.downcast_index(ivf.quantizer)
