@@ -28,6 +28,8 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from parabeam.transforms import heap
+
 REJECTS_TAG = "rejects"
 COUNTS_TAG = "counts"
 EXCERPT_CHARS = 200
@@ -41,6 +43,10 @@ ROUTINE_REASONS = frozenset({
     "glued_words", "url", "code",
 })
 REJECT_SAMPLE = 20   # reject rows written per routine reason and shard, per bundle
+
+# Every process that runs a stage (each worker, and the launching process on the in-process runner) imports this
+# module: its exit skips the collector's walk of the whole heap (see heap).
+heap.freeze_at_exit()
 
 
 class Reject(NamedTuple):

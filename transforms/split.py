@@ -7,14 +7,15 @@ wheel: nothing is downloaded).
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Iterator
 
 import apache_beam as beam
-from pythainlp.tokenize import sent_tokenize
+from pythainlp.tokenize import sent_tokenize, word_dict_trie
 from sentencex import segment
 
-from parabeam.transforms import stages
+from parabeam.transforms import heap, stages
 from parabeam.transforms.accounting import REJECT_SAMPLE, StageFn, Staged, apply_stage
 from parabeam.transforms.checks import sentence_reason
 from parabeam.transforms.langs import SCRIPT_DENSITY, script_of
@@ -94,12 +95,20 @@ def _split_cjk(text: str, *, nested: bool = True) -> list[str]:
     return [*pieces, text[start:]]
 
 
+@functools.cache
+def _thai_dictionary() -> None:
+    """Build pythainlp's word trie (crfcut's word features; ~420k objects kept until the process exits) with the
+    collector paused and frozen after (see heap), on the first Thai text: a run without Thai never loads it."""
+    heap.load_for_process(word_dict_trie)
+
+
 def split_sentences(lang: str, text: str) -> list[str]:
     """The sentences of a paragraph, stripped, empty ones dropped.
 
     Thai goes to pythainlp, Chinese/Japanese script to `_split_cjk`, everything else to sentencex.
     """
     if lang == "th":
+        _thai_dictionary()
         pieces = sent_tokenize(text, engine="crfcut")
     elif script_of(text) in ("han", "kana"):
         pieces = _split_cjk(text)
