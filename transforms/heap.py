@@ -2,7 +2,7 @@
 
 A worker holds Beam's own objects (~160k-590k) and what the stages load, pythainlp's Thai dictionary trie above all
 (~420k objects), until it exits. CPython's cyclic collector walks all of them on every full collection and once
-more when the process exits. Measured on the ingest benchmark's workers (benchmarks/README.md, Ingest): the first
+more when the process exits. Measured on the ingest benchmark's workers (README.md, Results, Ingest): the first
 Thai text cost 0.8 CPU s, most of it four full collections set off while the trie was built (0.3 s with the
 collector paused and the trie frozen), and a worker's exit took 0.3 s, 1.3 s once it held the trie (0.04 s with
 the heap frozen at exit); the FnApiRunner shuts its workers down one after the other, so a run paid that once per
